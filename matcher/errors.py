@@ -1,0 +1,62 @@
+"""Typed errors of the matcher library.
+
+Callers (the CLI, the web service) turn these into a line of output or a 4xx
+answer; each carries a stable ``code`` so that the mapping never depends on the
+wording of a message.
+"""
+
+from __future__ import annotations
+
+
+class MatcherError(ValueError):
+    """Base of every error this library raises on bad input."""
+
+    code = "matcher_error"
+
+
+class ImageError(MatcherError):
+    """The bytes given could not be turned into pixels safely."""
+
+    code = "image_error"
+
+
+class EmptyImageError(ImageError):
+    """A zero-byte file or buffer."""
+
+    code = "image_empty"
+
+
+class NotAnImageError(ImageError):
+    """The bytes are not an image in any format we can recognise."""
+
+    code = "image_not_an_image"
+
+
+class UnsupportedImageFormatError(ImageError):
+    """An image format we recognise but do not decode (e.g. AVIF without support)."""
+
+    code = "image_unsupported_format"
+
+
+class CorruptImageError(ImageError):
+    """The image is truncated or its data is damaged."""
+
+    code = "image_corrupt"
+
+
+class ImageTooLargeError(ImageError):
+    """Too many pixels or too many bytes: refused before decoding (decompression bombs)."""
+
+    code = "image_too_large"
+
+
+class HashFormatError(MatcherError):
+    """A hash string that is not valid for its signal type (length, characters)."""
+
+    code = "hash_malformed"
+
+
+class UnknownSignalError(MatcherError):
+    """A signal type name that is not registered."""
+
+    code = "signal_unknown"

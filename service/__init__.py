@@ -1,0 +1,1 @@
+"""The web service (FastAPI): hash bank, cases, upload checks, review. Not built yet."""
