@@ -60,3 +60,15 @@ class UnknownSignalError(MatcherError):
     """A signal type name that is not registered."""
 
     code = "signal_unknown"
+
+
+class UnreadableFileError(MatcherError):
+    """A file that could not be opened or read (missing, a folder, no permission)."""
+
+    code = "file_unreadable"
+
+
+class IndexFormatError(MatcherError):
+    """A saved hash index that is not a valid index file (wrong format, shapes, dtypes, bounds)."""
+
+    code = "index_malformed"

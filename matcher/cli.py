@@ -1,0 +1,181 @@
+"""``ncii``: the command line for helpers, hotline staff and platforms.
+
+``ncii hash`` turns files into hash records on the user's own machine, so that
+only hashes ever need to leave it. Output goes to stdout (JSON Lines or CSV),
+progress and problems to stderr; the exit status says whether any file failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .batch import default_workers, hash_files
+from .hashing import DEFAULT_SIGNALS
+from .signals import get_signal, signal_names
+
+app = typer.Typer(
+    name="ncii",
+    help="Hash images on your own machine and match them against hash banks. Images never leave it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+@app.callback()
+def _root() -> None:
+    """Hash images on your own machine and match them against hash banks."""
+
+
+#: Exit status when some input could not be hashed (the others were).
+EXIT_SOME_FAILED = 1
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def iter_input_paths(arguments: Iterable[str], stdin: TextIO | None = None) -> Iterator[str]:
+    """Expand the command's arguments: files as given, folders recursively, ``-`` from stdin.
+
+    Folders are walked in sorted order so that runs are repeatable; hidden
+    files and folders (names starting with a dot) are skipped there, since
+    they are never a person's photos (``.DS_Store``, ``.thumbnails``).
+    """
+    for argument in arguments:
+        if argument == "-":
+            for line in stdin or sys.stdin:
+                line = line.rstrip("\r\n")
+                if line:
+                    yield line
+            continue
+        path = Path(argument)
+        if path.is_dir():
+            yield from _walk(path)
+        else:
+            yield argument
+
+
+def _walk(folder: Path) -> Iterator[str]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield os.path.join(root, name)
+
+
+def _parse_signals(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if not names:
+        raise typer.BadParameter("name at least one signal type")
+    for name in names:
+        try:
+            get_signal(name)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    return names
+
+
+class _CsvWriter:
+    def __init__(self, stream: TextIO, signals: tuple[str, ...], dihedral: bool) -> None:
+        self.columns = ["path", "kind", *signals]
+        if "pdq" in signals:
+            self.columns.append("quality")
+        if dihedral:
+            self.columns.append("pdq_dihedral")
+        self.columns += ["width", "height", "error_code", "error_message"]
+        self.writer = csv.DictWriter(stream, fieldnames=self.columns, extrasaction="ignore")
+        self.writer.writeheader()
+
+    def write(self, record: dict[str, Any]) -> None:
+        row = dict(record)
+        if "pdq_dihedral" in row:
+            row["pdq_dihedral"] = " ".join(row["pdq_dihedral"].values())
+        if "error" in row:
+            row["error_code"], row["error_message"] = row["error"]["code"], row["error"]["message"]
+        self.writer.writerow(row)
+
+
+@app.command("hash")
+def hash_command(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or - to read paths from stdin.")],
+    signals: Annotated[
+        str, typer.Option("--signals", "-s", help=f"Comma-separated signal types: {', '.join(signal_names())}.")
+    ] = ",".join(DEFAULT_SIGNALS),
+    dihedral: Annotated[bool, typer.Option(help="Also print the 8 rotated/mirrored PDQ hashes.")] = False,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.jsonl,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Processes to hash with (default: all cores).", show_default=False)
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr (default: when stderr is a terminal).")] = None,  # type: ignore[assignment]
+) -> None:
+    """Hash images (and any file's MD5) and print one record per file.
+
+    JSON Lines by default: path, kind (image, video or error), md5, pdq, quality.
+    A file that cannot be read gets a record with its error and the run goes on;
+    the exit status is 1 if any file failed.
+    """
+    names = _parse_signals(signals)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    paths_list = list(iter_input_paths(paths))
+    results = hash_files(paths_list, names, dihedral=dihedral, workers=workers or default_workers())
+    out = sys.stdout
+    writer = _CsvWriter(out, names, dihedral) if output_format is OutputFormat.csv else None
+    failed = 0
+    with _progress(show_progress, len(paths_list)) as advance:
+        for result in results:
+            record = result.to_record()
+            if writer is not None:
+                writer.write(record)
+            else:
+                out.write(json.dumps(record, separators=(",", ":")) + "\n")
+            failed += not result.ok
+            advance()
+    if failed:
+        Console(stderr=True).print(f"[yellow]{failed} of {len(paths_list)} files could not be hashed[/]")
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+class _progress:
+    """A Rich progress bar on stderr, or nothing at all."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+        self.bar: Progress | None = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        self.bar = Progress(
+            TextColumn("hashing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.bar.start()
+        task = self.bar.add_task("hash", total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""One value type for every hash this project handles.
+
+Like imagehash's ``ImageHash``, a :class:`Hash` knows its own text form
+(``str(h)``), how far it is from another (``h1 - h2``) and how to read itself
+back (:meth:`Hash.from_hex`). It also carries its signal type's name, so that a
+PDQ hash is never compared with a pHash by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import HashFormatError
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+
+def hamming(a: bytes, b: bytes) -> int:
+    """Number of differing bits between two equally long byte strings."""
+    if len(a) != len(b):
+        raise ValueError("hashes of different lengths cannot be compared")
+    x = np.bitwise_xor(np.frombuffer(a, np.uint8), np.frombuffer(b, np.uint8))
+    return int(_POPCOUNT[x].sum())
+
+
+@dataclass(frozen=True, slots=True)
+class Hash:
+    """A hash value: its signal type, its bits (big-endian bytes), its quality if any."""
+
+    signal: str
+    code: bytes
+    quality: int | None = field(default=None, compare=False)
+
+    @property
+    def hex(self) -> str:
+        return self.code.hex()
+
+    @property
+    def bits(self) -> int:
+        return len(self.code) * 8
+
+    def to_array(self) -> np.ndarray:
+        """The code as a (nbytes,) uint8 array, the layout the index stores."""
+        return np.frombuffer(self.code, dtype=np.uint8).copy()
+
+    def __str__(self) -> str:
+        return self.hex
+
+    def __sub__(self, other: Hash) -> int:
+        if not isinstance(other, Hash):
+            return NotImplemented
+        if other.signal != self.signal:
+            raise ValueError(f"cannot compare a {self.signal} hash with a {other.signal} hash")
+        return hamming(self.code, other.code)
+
+    @classmethod
+    def from_hex(cls, signal: str, text: str, *, bits: int, quality: int | None = None) -> Hash:
+        """Parse a hex string of exactly ``bits / 4`` digits (case-insensitive, trimmed)."""
+        if not isinstance(text, str):
+            raise HashFormatError(f"a {signal} hash must be a hex string, not {type(text).__name__}")
+        cleaned = text.strip().lower()
+        if len(cleaned) != bits // 4:
+            raise HashFormatError(
+                f"a {signal} hash has {bits // 4} hex digits; this one has {len(cleaned)}"
+            )
+        try:
+            code = bytes.fromhex(cleaned)
+        except ValueError:
+            raise HashFormatError(f"a {signal} hash may only contain 0-9 and a-f") from None
+        return cls(signal=signal, code=code, quality=quality)

@@ -1,0 +1,158 @@
+"""The front door: a file (or an image) in, its hashes out.
+
+A file is read once, with a byte limit; its exact digests are taken from those
+bytes and its perceptual hashes from the same bytes decoded once. Anything that
+cannot be decoded becomes an error on the result, never an exception that
+stops a batch, so one broken file in a folder of thousands costs one line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import loading
+from .errors import (
+    ImageError,
+    MatcherError,
+    NotAnImageError,
+    UnreadableFileError,
+    UnsupportedImageFormatError,
+)
+from .hash_value import Hash
+from .signals import get_signal
+from .signals.pdq import pdq_dihedral_from_image, pdq_from_image
+
+#: What ``ncii hash`` computes unless asked otherwise.
+DEFAULT_SIGNALS: tuple[str, ...] = ("md5", "pdq")
+
+# Containers whose bytes we hash exactly but never decode (StopNCII hashes
+# videos with MD5). Sniffed from the first bytes, not from the file name.
+_VIDEO_MAGIC = (
+    (4, b"ftyp"),  # MP4, MOV, 3GP (ISO media; HEIC is caught earlier by the decoder)
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+    (0, b"FLV"),
+)
+
+
+@dataclass
+class FileHashes:
+    """Everything known about one input: its hashes, or why there are none."""
+
+    path: str | None
+    kind: str = "image"  # "image", "video" (exact digests only) or "error"
+    hashes: dict[str, Hash] = field(default_factory=dict)
+    dihedral: list[Hash] | None = None
+    width: int | None = None
+    height: int | None = None
+    error: MatcherError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def quality(self) -> int | None:
+        pdq = self.hashes.get("pdq")
+        return pdq.quality if pdq is not None else None
+
+    def to_record(self) -> dict[str, Any]:
+        """A flat, JSON-ready record (the ``ncii hash`` line format)."""
+        record: dict[str, Any] = {"path": self.path, "kind": self.kind}
+        for name, value in self.hashes.items():
+            record[name] = value.hex
+        if "pdq" in self.hashes:
+            record["quality"] = self.hashes["pdq"].quality
+        if self.dihedral is not None:
+            from .pdq import DIHEDRAL_NAMES
+
+            record["pdq_dihedral"] = {n: h.hex for n, h in zip(DIHEDRAL_NAMES, self.dihedral)}
+        if self.width is not None:
+            record["width"], record["height"] = self.width, self.height
+        if self.error is not None:
+            record["error"] = {"code": self.error.code, "message": str(self.error)}
+        return record
+
+
+def _looks_like_video(data: bytes) -> bool:
+    return any(data[offset : offset + len(magic)] == magic for offset, magic in _VIDEO_MAGIC) or (
+        data[:4] == b"RIFF" and data[8:12] == b"AVI "
+    )
+
+
+def hash_image(image: loading.ImageSource, signals: tuple[str, ...] = ("pdq",)) -> dict[str, Hash]:
+    """Perceptual hashes of an image given as a path, bytes, a PIL image or an array.
+
+    Exact digests need the original file bytes: use :func:`hash_file` for those.
+    """
+    types = [get_signal(name) for name in signals]
+    if any(t.source == "file" for t in types):
+        raise ValueError("exact digests are computed from file bytes: use hash_file()")
+    decoded = loading.load_image(image)
+    return {t.name: t.compute_image(decoded) for t in types}
+
+
+def pdq_hash(image: loading.ImageSource) -> Hash:
+    """The PDQ hash (with its quality) of an image: the one call most callers need."""
+    return pdq_from_image(loading.load_image(image))
+
+
+def pdq_dihedral(image: loading.ImageSource) -> list[Hash]:
+    """The 8 dihedral PDQ hashes of an image, in :data:`matcher.pdq.DIHEDRAL_NAMES` order."""
+    return pdq_dihedral_from_image(loading.load_image(image))
+
+
+def hash_file(
+    source: str | os.PathLike | bytes,
+    signals: tuple[str, ...] = DEFAULT_SIGNALS,
+    *,
+    dihedral: bool = False,
+    max_bytes: int = loading.DEFAULT_MAX_BYTES,
+    max_pixels: int = loading.DEFAULT_MAX_PIXELS,
+) -> FileHashes:
+    """Hash one file; bad input ends up in ``result.error``, not as an exception."""
+    types = [get_signal(name) for name in signals]
+    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    result = FileHashes(path=path)
+    try:
+        data = loading.read_source_bytes(source, max_bytes)
+    except ImageError as error:
+        return _failed(result, error)
+    except OSError as error:  # missing file, permission denied, a directory
+        return _failed(result, _unreadable(path, error))
+    for t in types:
+        if t.source == "file":
+            result.hashes[t.name] = t.compute_bytes(data)
+    needs_pixels = dihedral or any(t.source == "image" for t in types)
+    if not needs_pixels:
+        return result
+    try:
+        image = loading.load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    except (NotAnImageError, UnsupportedImageFormatError) as error:
+        if _looks_like_video(data) and any(t.source == "file" for t in types):
+            result.kind = "video"  # exact digests only, as StopNCII does for videos
+            return result
+        return _failed(result, error)
+    except ImageError as error:
+        return _failed(result, error)
+    result.width, result.height = image.size
+    for t in types:
+        if t.source == "image":
+            result.hashes[t.name] = t.compute_image(image)
+    if dihedral:
+        result.dihedral = pdq_dihedral_from_image(image)
+    return result
+
+
+def _unreadable(path: str | None, error: OSError) -> UnreadableFileError:
+    reason = error.strerror or type(error).__name__
+    return UnreadableFileError(f"cannot read {Path(path).name if path else 'the input'}: {reason}")
+
+
+def _failed(result: FileHashes, error: MatcherError) -> FileHashes:
+    result.kind = "error"
+    result.hashes.clear()
+    result.error = error
+    return result

@@ -1,0 +1,78 @@
+"""``ncii hash`` from the outside: arguments, output formats, exit status."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from matcher.cli import app
+
+from .conftest import FIXTURES
+
+runner = CliRunner()
+PDQ_DIR = FIXTURES / "pdq"
+
+
+def run(*args: str, stdin: str | None = None):
+    return runner.invoke(app, list(args), input=stdin)
+
+
+def records(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_hash_a_folder_recursively_in_sorted_order(tmp_path: Path) -> None:
+    shutil.copy(PDQ_DIR / "wee.jpg", tmp_path / "b.jpg")
+    (tmp_path / "sub").mkdir()
+    shutil.copy(PDQ_DIR / "q1050.jpg", tmp_path / "sub" / "a.jpg")
+    (tmp_path / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    result = run("hash", "--workers", "1", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    lines = records(result.stdout)
+    assert [Path(r["path"]).name for r in lines] == ["b.jpg", "a.jpg"]
+    assert lines[1]["pdq"] == "489db672e9190276d452aeab41eba20f02375fe4092d88defdf491a5c55c5f70"
+    assert lines[1]["quality"] == 100 and len(lines[1]["md5"]) == 32
+
+
+def test_paths_from_stdin_and_a_failing_file_sets_the_exit_status(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    result = run("hash", "--workers", "1", "-", stdin=f"{PDQ_DIR / 'wee.jpg'}\n{bad}\n")
+    assert result.exit_code == 1
+    lines = records(result.stdout)
+    assert lines[0]["kind"] == "image" and lines[1]["kind"] == "error"
+    assert lines[1]["error"]["code"] == "image_corrupt"
+
+
+def test_csv_output_with_dihedral_and_chosen_signals() -> None:
+    result = run("hash", "--workers", "1", "-f", "csv", "-s", "pdq,phash", "--dihedral", str(PDQ_DIR / "wee.jpg"))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["pdq"] == "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d"
+    assert len(row["phash"]) == 16 and "md5" not in row
+    assert row["pdq_dihedral"].split()[0] == row["pdq"] and len(row["pdq_dihedral"].split()) == 8
+
+
+def test_unknown_signal_is_a_usage_error() -> None:
+    result = run("hash", "-s", "pdq,nope", str(PDQ_DIR / "wee.jpg"))
+    assert result.exit_code == 2 and "nope" in result.output
+
+
+def test_hashes_of_the_shared_photo_set_equal_its_manifest(shared_data: Path) -> None:
+    """The photo set's manifest was made with the reference (pdqhash 0.2.8)."""
+    photos = shared_data / "photos"
+    with open(photos / "manifest.csv", newline="") as handle:
+        manifest = {row["file"]: row for row in csv.DictReader(handle)}
+    result = run("hash", "-s", "pdq", str(photos))
+    lines = [r for r in records(result.stdout) if r["kind"] == "image"]
+    assert len(lines) == len(manifest) > 1000
+    differing = [r for r in lines if r["pdq"] != manifest[Path(r["path"]).name]["pdq_hex"]]
+    assert len(differing) <= 0.01 * len(lines)
+    assert all(r["quality"] == int(manifest[Path(r["path"]).name]["pdq_quality"]) for r in lines)
