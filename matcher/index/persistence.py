@@ -1,0 +1,177 @@
+"""Saving and loading a ``HashIndex``: one ``.npz`` of plain arrays plus a JSON header.
+
+Why: a restarted worker must get its 10M-hash index back in seconds, and an
+index file must never be able to run code when loaded (HMA stores pickled
+index blobs; we do not). ``np.load(..., allow_pickle=False)`` reads only raw
+arrays, and every shape, dtype and bound is checked before the arrays are
+used, so a malformed or tampered file is refused with ``IndexFormatError``
+rather than producing an index that misbehaves later. With ``verify=True``
+(the default) the bucket tables are also checked against the codes, so a
+file whose tables would silently miss matches is refused too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matcher.errors import IndexFormatError
+from matcher.index.hash_index import HashIndex, _replace
+from matcher.index.layout import SubstringLayout, substring_key
+from matcher.index.tables import SubstringTables
+
+FORMAT_NAME = "ncii-matcher/hash-index"
+FORMAT_VERSION = 1
+_ARRAYS = ("words", "ids", "alive", "offsets", "rows", "id_keys", "id_rows")
+
+
+def save_index(index: HashIndex, path: str | Path) -> None:
+    """Write atomically: a crash mid-save leaves the previous file in place."""
+    st = index._state
+    tables = st.tables
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "bits": index.bits,
+        "tuned_threshold": index.tuned_threshold,
+        "tail_limit": index.tail_limit,
+        "n_indexed": st.n_indexed,
+        "planned_for": st.planned_for,
+        "lengths": None if tables is None else list(tables.layout.lengths),
+    }
+    arrays = {
+        "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+        "words": st.words[: st.n_rows],
+        "ids": st.ids[: st.n_rows],
+        "alive": st.alive[: st.n_rows].copy(),
+        "offsets": np.empty(0, np.int32) if tables is None else tables.offsets,
+        "rows": np.empty(0, np.int32) if tables is None else tables.rows,
+        "id_keys": st.id_keys,
+        "id_rows": st.id_rows,
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def load_index(path: str | Path, verify: bool = True) -> HashIndex:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if sorted(npz.files) != sorted(("header",) + _ARRAYS):
+                raise IndexFormatError(f"{path}: not a hash index file (members {sorted(npz.files)})")
+            header = _parse_header(npz["header"])
+            arrays = {name: npz[name] for name in _ARRAYS}
+    except IndexFormatError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError) as e:
+        raise IndexFormatError(f"{path}: unreadable index file ({e})") from e
+    return _restore(header, arrays, verify)
+
+
+def _parse_header(raw: np.ndarray) -> dict[str, Any]:
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise IndexFormatError("index header is not a byte string")
+    try:
+        header = json.loads(raw.tobytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexFormatError(f"index header is not JSON ({e})") from e
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise IndexFormatError("not a hash index file")
+    if header.get("version") != FORMAT_VERSION:
+        raise IndexFormatError(f"unsupported index format version {header.get('version')!r}")
+    for key in ("bits", "tuned_threshold", "tail_limit", "n_indexed", "planned_for"):
+        if not isinstance(header.get(key), int) or isinstance(header.get(key), bool) or header[key] < 0:
+            raise IndexFormatError(f"index header field {key!r} must be a non-negative integer")
+    lengths = header.get("lengths")
+    if lengths is not None and (not isinstance(lengths, list) or not all(isinstance(x, int) for x in lengths)):
+        raise IndexFormatError("index header field 'lengths' must be a list of integers or null")
+    return header
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise IndexFormatError(message)
+
+
+def _restore(header: dict[str, Any], a: dict[str, np.ndarray], verify: bool) -> HashIndex:
+    bits = header["bits"]
+    _check(bits > 0 and bits % 64 == 0, f"bits {bits} is not a positive multiple of 64")
+    words, ids, alive = a["words"], a["ids"], a["alive"]
+    _check(words.dtype == np.dtype("<u8") and words.ndim == 2 and words.shape[1] == bits // 64, "bad codes array")
+    n_rows = words.shape[0]
+    _check(ids.dtype == np.int64 and ids.shape == (n_rows,), "bad ids array")
+    _check(alive.dtype == np.bool_ and alive.shape == (n_rows,), "bad alive array")
+    n_indexed = header["n_indexed"]
+    _check(n_indexed <= n_rows, "more indexed rows than rows")
+    try:
+        index = HashIndex(bits, tuned_threshold=header["tuned_threshold"], tail_limit=header["tail_limit"])
+    except ValueError as e:
+        raise IndexFormatError(str(e)) from e
+
+    offsets, rows, id_keys, id_rows = a["offsets"], a["rows"], a["id_keys"], a["id_rows"]
+    tables = None
+    if header["lengths"] is None:
+        _check(n_indexed == 0 and len(offsets) == len(rows) == len(id_keys) == len(id_rows) == 0, "tables missing")
+    else:
+        try:
+            layout = SubstringLayout(bits, tuple(header["lengths"]))
+        except ValueError as e:
+            raise IndexFormatError(str(e)) from e
+        m = len(layout.lengths)
+        _check(offsets.dtype in (np.int32, np.int64) and offsets.shape == (sum(layout.buckets) + 1,), "bad offsets")
+        _check(rows.dtype == np.int32 and rows.shape == (m * n_indexed,), "bad table rows")
+        _check(offsets[0] == 0 and bool(np.all(np.diff(offsets) >= 0)), "offsets not non-decreasing from 0")
+        tables = SubstringTables(layout, offsets, rows, n_indexed)
+        starts = offsets[tables.bucket_base]
+        _check(bool(np.array_equal(starts, np.arange(m) * n_indexed)) and offsets[-1] == len(rows), "bad table sizes")
+        _check(len(rows) == 0 or (rows.min() >= 0 and rows.max() < n_indexed), "table row out of range")
+        _check(id_keys.dtype == np.int64 and id_keys.ndim == 1, "bad id map keys")
+        _check(id_rows.dtype == np.int32 and id_rows.shape == id_keys.shape, "bad id map rows")
+        _check(bool(np.all(np.diff(id_keys) > 0)), "id map not strictly increasing")
+        _check(len(id_rows) == 0 or (id_rows.min() >= 0 and id_rows.max() < n_indexed), "id map row out of range")
+        _check(bool(np.array_equal(ids[id_rows], id_keys)), "id map disagrees with ids")
+        mapped = np.zeros(n_indexed, dtype=bool)
+        mapped[id_rows] = True
+        _check(bool(np.all(mapped | ~alive[:n_indexed])), "a live row is missing from the id map")
+        if verify:
+            _verify_tables(tables, words)
+    _check(_live_ids_unique(ids, alive), "an id is live in two rows")
+
+    st = _replace(
+        index._state,
+        words=words,
+        ids=ids,
+        alive=alive.copy(),
+        n_rows=n_rows,
+        tables=tables,
+        id_keys=id_keys,
+        id_rows=id_rows,
+        planned_for=header["planned_for"],
+    )
+    index._dead = int(n_rows - np.count_nonzero(alive))
+    index._state = index._with_tail(st)
+    return index
+
+
+def _verify_tables(tables: SubstringTables, words: np.ndarray) -> None:
+    """Every indexed row appears once per table, in the bucket of its own substring."""
+    n = tables.n_rows
+    for i, (start, length) in enumerate(zip(tables.layout.starts, tables.layout.lengths)):
+        segment = tables.rows[i * n : (i + 1) * n]
+        base = int(tables.bucket_base[i])
+        sizes = np.diff(tables.offsets[base : base + (1 << length) + 1])
+        expected = np.repeat(np.arange(1 << length, dtype=np.int64), sizes)
+        _check(bool(np.array_equal(substring_key(words[segment], start, length), expected)), f"table {i} corrupt")
+        _check(bool(np.all(np.bincount(segment, minlength=n) == 1)), f"table {i} does not hold every row once")
+
+
+def _live_ids_unique(ids: np.ndarray, alive: np.ndarray) -> bool:
+    live = np.sort(ids[alive])
+    return bool(np.all(live[1:] != live[:-1]))

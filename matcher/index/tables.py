@@ -1,0 +1,142 @@
+"""Bucketed substring tables: the candidate layer of the hash index.
+
+Why: multi-index hashing needs, for every substring table, "which rows have
+this key" in a few memory reads. A hash map per table would cost far more than
+our 128 bytes per hash, so each table is stored CSR-style: the row numbers of
+all codes sorted by key (and by row within a key, so that the later gather of
+codes walks memory forward), and one offset per possible key. All tables share
+one ``rows`` array and one ``offsets`` array, so a query's probes into every
+table are a single vectorised gather with no Python loop per table.
+
+Objects are immutable once built: adding rows returns new tables, so a search
+running in another thread keeps a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matcher.index.layout import ProbePlan, SubstringLayout, substring_key
+
+_MAX_INT32 = np.iinfo(np.int32).max
+
+
+@dataclass(frozen=True)
+class SubstringTables:
+    """``rows[offsets[g]:offsets[g + 1]]`` are the rows whose substring lands in global bucket ``g``.
+
+    Global bucket ``g = bucket_base[i] + key`` for table ``i``. Rows are ``[0, n_rows)``.
+    """
+
+    layout: SubstringLayout
+    offsets: np.ndarray  # (sum(2**length) + 1,) int32 or int64, non-decreasing
+    rows: np.ndarray  # (m * n_rows,) int32
+    n_rows: int
+    bucket_base: np.ndarray = field(init=False)
+    _plans: dict[int, ProbePlan | None] = field(init=False, default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        base = np.cumsum((0,) + self.layout.buckets[:-1]).astype(np.int64)
+        object.__setattr__(self, "bucket_base", base)
+
+    @classmethod
+    def build(cls, layout: SubstringLayout, words: np.ndarray, threads: int = 2) -> SubstringTables:
+        """Index every row of ``words`` (``(n, bits/64)`` uint64)."""
+        n = words.shape[0]
+        m = len(layout.lengths)
+        if n >= 2**31 or m * n > _MAX_INT32:
+            raise ValueError("too many codes for int32 row numbers")
+        rows = np.empty(m * n, dtype=np.int32)
+        counts: list[np.ndarray] = [np.empty(0)] * m
+        row_numbers = np.arange(n, dtype=np.uint64)
+
+        def one_table(i: int) -> None:
+            keys = substring_key(words, layout.starts[i], layout.lengths[i])
+            counts[i] = np.bincount(keys, minlength=1 << layout.lengths[i])
+            # Sorting (key << 32 | row) groups rows by key and keeps row order inside a bucket.
+            packed = (keys.astype(np.uint64) << np.uint64(32)) | row_numbers
+            packed.sort()
+            rows[i * n : (i + 1) * n] = (packed & np.uint64(0xFFFFFFFF)).astype(np.int32)
+
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            list(pool.map(one_table, range(m)))
+        return cls(layout, _offsets_from_counts(np.concatenate(counts), m * n), rows, n)
+
+    def with_rows_added(self, words: np.ndarray) -> SubstringTables:
+        """New tables that also index rows ``[n_rows, n_rows + len(words))`` (their codes given).
+
+        Each new row goes to the end of its bucket, which keeps rows sorted
+        inside buckets; cost is one pass over ``rows`` and ``offsets``, not a rebuild.
+        """
+        k = words.shape[0]
+        m = len(self.layout.lengths)
+        if k == 0:
+            return self
+        if m * (self.n_rows + k) > _MAX_INT32:
+            raise ValueError("too many codes for int32 row numbers")
+        new_rows = np.arange(self.n_rows, self.n_rows + k, dtype=np.int64)
+        keys = self.layout.keys(words)  # (k, m)
+        buckets = (keys + self.bucket_base[None, :]).T.ravel()  # table-major
+        values = np.tile(new_rows, m)
+        order = np.argsort(buckets, kind="stable")  # rows ascending inside a bucket
+        buckets, values = buckets[order], values[order]
+        positions = self.offsets[buckets + 1].astype(np.int64)
+        rows = np.insert(self.rows, positions, values.astype(np.int32))
+        added = np.bincount(buckets, minlength=len(self.offsets) - 1)
+        shift = np.concatenate(([0], np.cumsum(added)))
+        offsets = self.offsets.astype(np.int64) + shift
+        return SubstringTables(self.layout, _narrow(offsets), rows, self.n_rows + k)
+
+    def plan(self, threshold: int) -> ProbePlan | None:
+        """Probe plan for ``threshold`` (cached), or ``None`` when a full scan is cheaper."""
+        if threshold not in self._plans:
+            plan = ProbePlan.make(self.layout, self.n_rows, threshold)
+            if plan is not None and plan.cost > self.n_rows:
+                plan = None
+            self._plans[threshold] = plan
+        return self._plans[threshold]
+
+    def candidates(self, query_words: np.ndarray, plan: ProbePlan) -> tuple[np.ndarray, np.ndarray]:
+        """Every (query number, row) pair the plan reaches; a superset of the true matches.
+
+        Duplicates are possible (a row near the query in several substrings).
+        """
+        keys = self.layout.keys(query_words)  # (nq, m)
+        buckets = self.bucket_base[plan.tables] + (keys[:, plan.tables] ^ plan.masks)  # (nq, P)
+        lo = np.take(self.offsets, buckets)
+        hi = np.take(self.offsets, buckets + 1)
+        lengths = (hi - lo).astype(np.int64).ravel()
+        hit = np.flatnonzero(lengths)
+        lengths = lengths[hit]
+        total = int(lengths.sum())
+        if total == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        # Expand the [lo, hi) ranges into one index array without a Python loop.
+        starts = lo.ravel()[hit].astype(np.int64)
+        first = np.cumsum(lengths) - lengths
+        positions = np.repeat(starts - first, lengths) + np.arange(total, dtype=np.int64)
+        query_of = np.repeat(hit // buckets.shape[1], lengths)
+        return query_of, np.take(self.rows, positions)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.offsets.nbytes + self.rows.nbytes)
+
+
+def _offsets_from_counts(counts: np.ndarray, total: int) -> np.ndarray:
+    offsets = np.empty(len(counts) + 1, dtype=np.int64)
+    offsets[0] = 0
+    np.cumsum(counts, out=offsets[1:])
+    assert offsets[-1] == total
+    return _narrow(offsets)
+
+
+def _narrow(offsets: np.ndarray) -> np.ndarray:
+    """int32 offsets when they fit: they are a sizeable share of the memory per code."""
+    if offsets[-1] <= _MAX_INT32:
+        return offsets.astype(np.int32)
+    return offsets

@@ -1,0 +1,263 @@
+"""HashIndex is exact: it returns what a brute-force scan returns, through adds, removes, merges and reloads."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from matcher.errors import IndexFormatError, MatcherError
+from matcher.index import HashIndex
+
+RNG_SEED = 20240531
+
+
+def flip_bits(code: np.ndarray, distance: int, rng: np.random.Generator) -> np.ndarray:
+    bits = np.unpackbits(code)
+    bits[rng.choice(len(bits), distance, replace=False)] ^= 1
+    return np.packbits(bits)
+
+
+def brute_force(bank: dict[int, np.ndarray], queries: np.ndarray, threshold: int) -> list[dict[int, int]]:
+    if not bank:
+        return [{} for _ in queries]
+    ids = np.array(list(bank), dtype=np.int64)
+    codes = np.stack(list(bank.values()))
+    out = []
+    for q in queries:
+        d = np.unpackbits(codes ^ q, axis=1).sum(axis=1)
+        out.append({int(i): int(x) for i, x in zip(ids[d <= threshold], d[d <= threshold])})
+    return out
+
+
+def assert_exact(index: HashIndex, bank: dict[int, np.ndarray], queries: np.ndarray, threshold: int) -> None:
+    results = index.search(queries, threshold)
+    assert len(results) == len(queries)
+    for got, want in zip(results, brute_force(bank, queries, threshold)):
+        assert dict(zip(got.ids.tolist(), got.distances.tolist())) == want
+        # nearest first, ties by id
+        assert list(zip(got.distances.tolist(), got.ids.tolist())) == sorted(zip(got.distances.tolist(), got.ids.tolist()))
+    assert len(index) == len(bank)
+
+
+def planted_bank(n: int, nbytes: int, distances: list[int], rng: np.random.Generator):
+    """Random codes, plus for each query one stored code at each of ``distances``."""
+    codes = rng.integers(0, 256, (n, nbytes), dtype=np.uint8)
+    queries = rng.integers(0, 256, (12, nbytes), dtype=np.uint8)
+    slots = rng.choice(n, len(queries) * len(distances), replace=False).reshape(len(queries), len(distances))
+    for q, row in zip(queries, slots):
+        for slot, d in zip(row, distances):
+            codes[slot] = flip_bits(q, d, rng)
+    ids = rng.choice(10**12, n, replace=False).astype(np.int64)
+    return ids, codes, queries
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(RNG_SEED)
+
+
+# tail_limit=10**9: everything in the FAISS flat tail; 500: substring tables plus a tail.
+@pytest.mark.parametrize("tail_limit", [10**9, 500])
+def test_pdq_threshold_edges_match_brute_force(rng, tail_limit):
+    ids, codes, queries = planted_bank(20_000, 32, [0, 30, 31, 32, 33], rng)
+    index = HashIndex(256, tail_limit=tail_limit)
+    index.add(ids, codes)
+    bank = dict(zip(ids.tolist(), codes))
+    assert_exact(index, bank, queries, 31)
+    for r in index.search(queries, 31):
+        assert sorted(r.distances.tolist()) == [0, 30, 31]
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 15, 16, 40, 90, 256])
+def test_other_thresholds_including_full_scan(rng, threshold):
+    ids, codes, queries = planted_bank(20_000, 32, [0, 1, 15, 16, 40, 90], rng)
+    index = HashIndex(256, tail_limit=300)
+    index.add(ids, codes)
+    assert_exact(index, dict(zip(ids.tolist(), codes)), queries, threshold)
+
+
+@pytest.mark.parametrize("threshold", [0, 4, 8, 9, 10, 12])
+def test_64_bit_codes(rng, threshold):
+    ids, codes, queries = planted_bank(20_000, 8, [0, 4, 8, 9, 10, 12], rng)
+    index = HashIndex(64, tail_limit=400)
+    index.add(ids, codes)
+    assert index._state.tables is not None
+    assert_exact(index, dict(zip(ids.tolist(), codes)), queries, threshold)
+
+
+def test_adds_and_removes_across_merges_stay_exact(rng):
+    ids, codes, queries = planted_bank(6_000, 32, [0, 20, 31, 32], rng)
+    index = HashIndex(256, tail_limit=700)
+    bank: dict[int, np.ndarray] = {}
+    for start in range(0, len(ids), 900):  # several merges into the tables
+        index.add(ids[start : start + 900], codes[start : start + 900])
+        bank.update(zip(ids[start : start + 900].tolist(), codes[start : start + 900]))
+        gone = rng.choice(list(bank), 150, replace=False)
+        assert index.remove(gone) == 150
+        for g in gone.tolist():
+            del bank[g]
+        assert_exact(index, bank, queries, 31)
+    # re-add removed ids with new codes, near the queries
+    readd = np.array(gone[:5], dtype=np.int64)
+    new_codes = np.stack([flip_bits(queries[i], 7, rng) for i in range(5)])
+    index.add(readd, new_codes)
+    bank.update(zip(readd.tolist(), new_codes))
+    assert_exact(index, bank, queries, 31)
+    # enough removes to force a compacting rebuild at the next merge
+    gone = rng.choice(list(bank), len(bank) // 2, replace=False)
+    index.remove(gone)
+    for g in gone.tolist():
+        del bank[g]
+    more_ids = np.arange(10**13, 10**13 + 800, dtype=np.int64)
+    more_codes = rng.integers(0, 256, (800, 32), dtype=np.uint8)
+    index.add(more_ids, more_codes)
+    bank.update(zip(more_ids.tolist(), more_codes))
+    assert index._dead == 0  # compacted
+    assert_exact(index, bank, queries, 31)
+    index.compact()
+    assert_exact(index, bank, queries, 31)
+
+
+def test_add_with_existing_id_replaces_its_code(rng):
+    ids, codes, queries = planted_bank(3_000, 32, [5], rng)
+    index = HashIndex(256, tail_limit=1_000)
+    index.add(ids, codes)  # goes into the tables
+    bank = dict(zip(ids.tolist(), codes))
+    hit = int(index.search(queries[:1], 31)[0].ids[0])
+    far = rng.integers(0, 256, (1, 32), dtype=np.uint8)
+    index.add(np.array([hit]), far)  # replaced in the tail
+    bank[hit] = far[0]
+    assert_exact(index, bank, queries, 31)
+    index.add(np.array([hit]), flip_bits(queries[0], 3, rng)[None])  # replaced again, tail to tail
+    bank[hit] = index._state.words[index._state.n_rows - 1].view(np.uint8)
+    assert_exact(index, bank, queries, 31)
+    assert len(index) == 3_000
+
+
+def test_repeated_id_in_one_add_keeps_the_last(rng):
+    q = rng.integers(0, 256, (1, 32), dtype=np.uint8)
+    index = HashIndex(256)
+    index.add(np.array([7, 7]), np.stack([flip_bits(q[0], 2, rng), flip_bits(q[0], 9, rng)]))
+    assert len(index) == 1
+    assert index.search(q, 31)[0].distances.tolist() == [9]
+
+
+def test_empty_index_and_empty_queries():
+    index = HashIndex(256)
+    assert len(index) == 0
+    q = np.zeros((3, 32), dtype=np.uint8)
+    assert [len(r.ids) for r in index.search(q, 31)] == [0, 0, 0]
+    assert index.search(np.zeros((0, 32), dtype=np.uint8), 31) == []
+    assert index.remove(np.array([1, 2])) == 0
+    index.add(np.empty(0, dtype=np.int64), np.empty((0, 32), dtype=np.uint8))
+    assert len(index) == 0
+
+
+def test_groups_return_best_distance_per_id(rng):
+    base = rng.integers(0, 256, (2, 32), dtype=np.uint8)
+    index = HashIndex(256)
+    index.add(np.array([1, 2]), base)
+    # Query 0: variants at distance 20 and 4 from id 1; query 1: nothing near.
+    groups = np.stack(
+        [
+            np.stack([flip_bits(base[0], 20, rng), flip_bits(base[0], 4, rng), rng.integers(0, 256, 32, dtype=np.uint8)]),
+            rng.integers(0, 256, (3, 32), dtype=np.uint8),
+        ]
+    )
+    res = index.search(groups, 31)
+    assert res[0].ids.tolist() == [1] and res[0].distances.tolist() == [4]
+    assert len(res[1].ids) == 0
+
+
+def test_save_load_round_trip(rng, tmp_path):
+    ids, codes, queries = planted_bank(5_000, 32, [0, 31, 32], rng)
+    index = HashIndex(256, tail_limit=2_000)
+    index.add(ids[:4_000], codes[:4_000])  # tables
+    index.add(ids[4_000:], codes[4_000:])  # tail
+    index.remove(ids[:10])
+    bank = dict(zip(ids[10:].tolist(), codes[10:]))
+    path = tmp_path / "bank.npz"
+    index.save(path)
+    loaded = HashIndex.load(path)
+    assert_exact(loaded, bank, queries, 31)
+    loaded.add(ids[:10], codes[:10])  # still updatable, ids still known
+    loaded.remove(ids[10:20])
+    bank.update(zip(ids[:10].tolist(), codes[:10]))
+    for i in ids[10:20].tolist():
+        del bank[i]
+    assert_exact(loaded, bank, queries, 31)
+
+    small = HashIndex(64)
+    small.add(np.array([3]), np.ones((1, 8), dtype=np.uint8))
+    small.save(tmp_path / "small.npz")
+    assert len(HashIndex.load(tmp_path / "small.npz")) == 1
+
+
+def _rewrite(src, dst, **changes):
+    with np.load(src, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays.update(changes)
+    with open(dst, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def test_malformed_files_are_refused(rng, tmp_path):
+    ids, codes, _ = planted_bank(3_000, 32, [0], rng)
+    index = HashIndex(256, tail_limit=1_000)
+    index.add(ids, codes)
+    good = tmp_path / "good.npz"
+    index.save(good)
+    with np.load(good) as npz:
+        rows, offsets, header = npz["rows"], npz["offsets"], npz["header"]
+
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not an index at all")
+    swapped = rows.copy()
+    swapped[[0, -1]] = swapped[[-1, 0]]  # rows in the wrong buckets: would silently miss matches
+    bad_header = json.loads(header.tobytes())
+    bad_header["version"] = 99
+    cases = {
+        "garbage": garbage,
+        "pickle": tmp_path / "pickle.npz",
+        "rows_out_of_range": tmp_path / "oor.npz",
+        "rows_swapped": tmp_path / "swapped.npz",
+        "offsets_dtype": tmp_path / "offsets.npz",
+        "header_version": tmp_path / "version.npz",
+        "codes_shape": tmp_path / "codes.npz",
+    }
+    np.savez(cases["pickle"], header=np.array([{"a": 1}], dtype=object))
+    _rewrite(good, cases["rows_out_of_range"], rows=rows + 5_000)
+    _rewrite(good, cases["rows_swapped"], rows=swapped)
+    _rewrite(good, cases["offsets_dtype"], offsets=offsets.astype(np.float64))
+    _rewrite(good, cases["header_version"], header=np.frombuffer(json.dumps(bad_header).encode(), np.uint8))
+    _rewrite(good, cases["codes_shape"], words=np.zeros((3_000, 3), dtype="<u8"))
+    for name, path in cases.items():
+        with pytest.raises(IndexFormatError) as err:
+            HashIndex.load(path)
+        assert err.value.code == "index_malformed", name
+        assert isinstance(err.value, MatcherError)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:-200])
+    with pytest.raises(IndexFormatError):
+        HashIndex.load(truncated)
+    assert zipfile.is_zipfile(good)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda ix: ix.add(np.array([1]), np.zeros((1, 31), dtype=np.uint8)),
+        lambda ix: ix.add(np.array([1]), np.zeros((1, 32), dtype=np.int64)),
+        lambda ix: ix.add(np.array([1, 2]), np.zeros((1, 32), dtype=np.uint8)),
+        lambda ix: ix.add(np.array([1.5]), np.zeros((1, 32), dtype=np.uint8)),
+        lambda ix: ix.search(np.zeros((1, 32), dtype=np.uint8), -1),
+        lambda ix: ix.search(np.zeros((1, 32), dtype=np.uint8), 257),
+        lambda ix: ix.search(np.zeros(32, dtype=np.uint8), 31),
+    ],
+)
+def test_bad_arguments_raise_value_error(call):
+    with pytest.raises(ValueError):
+        call(HashIndex(256))
