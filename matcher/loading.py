@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import threading
 import warnings
 from typing import BinaryIO, Union
 
 import numpy as np
-from PIL import ExifTags, Image, features
+from PIL import ExifTags, Image, ImageFile, features
 
 from matcher.errors import (
     CorruptImageError,
@@ -78,6 +79,7 @@ _FORMAT_LABELS = {
 }
 
 _WHITE = (255, 255, 255)
+_ARRAY_BAND_PIXELS = 1 << 20  # pixels copied at a time into load_rgb_array's result
 
 # EXIF orientation value -> the transpose that shows the picture upright
 # (the same table as PIL.ImageOps.exif_transpose).
@@ -223,13 +225,12 @@ def load_image(
     ``docs/loading.md``) and ``TypeError`` when ``source`` is of a type we do
     not take: that is a programming error, not bad input.
     """
-    if isinstance(source, np.ndarray):
-        return _image_from_array(source, max_pixels)
-    if isinstance(source, Image.Image):
-        with _quiet_pillow():
-            return _finish(source, _label(source.format), max_pixels, apply_exif)
-    data = read_source_bytes(source, max_bytes)
-    return _decode(data, max_pixels, apply_exif)
+    image = _load(source, max_pixels, max_bytes, apply_exif)
+    if isinstance(image, ImageFile.ImageFile):
+        # The decoded file itself: hand out a plain image with no ties to it.
+        with image:
+            return image.copy()
+    return image
 
 
 def load_rgb_array(
@@ -243,14 +244,29 @@ def load_rgb_array(
     if isinstance(source, np.ndarray) and source.ndim == 3 and source.shape[2] == 3:
         _check_array(source, max_pixels)
         return np.array(source, dtype=np.uint8, order="C", copy=True)
-    image = load_image(
-        source, max_pixels=max_pixels, max_bytes=max_bytes, apply_exif=apply_exif
-    )
-    # asarray wraps a read-only copy of the pixels; drop the image before the
-    # writable copy so that the peak holds two buffers, not three.
-    readonly = np.asarray(image)
-    del image
-    return np.array(readonly, dtype=np.uint8, order="C", copy=True)
+    with _load(source, max_pixels, max_bytes, apply_exif) as image:
+        # Copied band by band: np.asarray(image) would build the whole
+        # picture as bytes (twice, transiently) next to Pillow's own copy.
+        width, height = image.size
+        array = np.empty((height, width, 3), dtype=np.uint8)
+        rows = max(1, _ARRAY_BAND_PIXELS // width)
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            array[top:bottom] = np.asarray(image.crop((0, top, width, bottom)))
+    return array
+
+
+def _load(
+    source: ImageSource, max_pixels: int, max_bytes: int, apply_exif: bool
+) -> Image.Image:
+    """An RGB image that is ours to close: new, or the decoded file object itself."""
+    if isinstance(source, np.ndarray):
+        return _image_from_array(source, max_pixels)
+    if isinstance(source, Image.Image):
+        with _quiet_pillow():
+            return _finish(source, _label(source.format), max_pixels, apply_exif)
+    data = read_source_bytes(source, max_bytes)
+    return _decode(data, max_pixels, apply_exif)
 
 
 class _quiet_pillow(warnings.catch_warnings):
@@ -278,14 +294,25 @@ def _decode(data: bytes, max_pixels: int, apply_exif: bool) -> Image.Image:
         try:
             image = Image.open(io.BytesIO(data), formats=formats)
         except Image.DecompressionBombError as exc:
+            # Pillow's own ceiling (2 x Image.MAX_IMAGE_PIXELS), hit inside open().
+            claimed = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f" ({int(claimed[1]) / 1e6:.1f} megapixels)" if claimed else ""
             raise ImageTooLargeError(
-                "The picture is too large: its header claims more pixels than "
-                "we will decode."
+                f"The picture is too large{size}: its header claims more pixels "
+                f"than we will decode (the limit is {max_pixels / 1e6:.1f} megapixels)."
             ) from exc
         except Exception as exc:  # UnidentifiedImageError, or a plugin choking
             raise _explain_unopenable(data, exc) from exc
-        with image:
-            return _finish(image, _label(image.format), max_pixels, apply_exif)
+        try:
+            result = _finish(
+                image, _label(image.format), max_pixels, apply_exif, owned=True
+            )
+        except BaseException:
+            image.close()
+            raise
+        if result is not image:
+            image.close()
+        return result
 
 
 def _label(pillow_format: str | None) -> str:
@@ -298,9 +325,17 @@ def _the(label: str | None) -> str:
 
 
 def _finish(
-    image: Image.Image, label: str, max_pixels: int, apply_exif: bool
+    image: Image.Image,
+    label: str,
+    max_pixels: int,
+    apply_exif: bool,
+    owned: bool = False,
 ) -> Image.Image:
-    """Limit, decode, orient and convert an opened image (frame 0 for files)."""
+    """Limit, decode, orient and convert an opened image (frame 0 for files).
+
+    Returns a new image, or ``image`` itself when it is ``owned`` (decoded
+    here) and already opaque RGB: a 64 MP picture costs 256 MB per copy.
+    """
     _check_size(image.size, label, max_pixels)  # header only: nothing decoded yet
     try:
         image.load()
@@ -321,7 +356,10 @@ def _finish(
     # Orientation is read after load(): a PNG may keep its EXIF after the pixels.
     orientation = _orientation(image) if apply_exif else 1
     try:
-        rgb = _to_rgb(image)
+        if owned and image.mode == "RGB" and not image.has_transparency_data:
+            rgb = image
+        else:
+            rgb = _to_rgb(image)
         if orientation in _UPRIGHT:
             rgb = rgb.transpose(_UPRIGHT[orientation])
     except MemoryError as exc:
