@@ -133,7 +133,6 @@ def _downsample(rgb: np.ndarray) -> np.ndarray:
     """The reference's 64x64 luma buffer: luma, Jarosz-blur, decimate, in one go."""
     height, width = rgb.shape[:2]
     rows = _axis_operator(height)
-    cols = _axis_operator(width)
     # Rows first: gather the few input rows each output row needs (uint8, cheap),
     # then weight them. (64, band, W*3) -> (64, W*3).
     flat = rgb.reshape(height, width * 3)
@@ -145,11 +144,23 @@ def _downsample(rgb: np.ndarray) -> np.ndarray:
     step = max(1, min(_DOWNSAMPLED, _WORK_BUDGET_BYTES // (band * width * 3 * 4)))
     for start in range(0, _DOWNSAMPLED, step):
         part = slice(start, start + step)
-        gathered = flat[rows.index[part]].astype(np.float32)  # (step, band, 3W)
+        picked = np.take(flat, rows.index[part].ravel(), axis=0)  # np.take: faster than fancy indexing
+        gathered = picked.reshape(-1, band, width * 3).astype(np.float32)  # (step, band, 3W)
         reduced[part] = np.matmul(rows.weight32[part, None, :], gathered)[:, 0, :]
-    luma = reduced.astype(np.float64).reshape(_DOWNSAMPLED, width, 3) @ _LUMA  # (64, W)
-    # Columns: (64, W) -> (64, 64) through the same banded weights.
-    return np.einsum("rkb,kb->rk", luma[:, cols.index], cols.weight)
+    # Columns, with the luma weights folded in: each output column reads its band
+    # of interleaved R, G, B values. (64, 3W) -> (64, 64), in float64.
+    index3, weight3 = _colour_operator(width)
+    picked = np.take(reduced, index3.ravel(), axis=1).reshape(_DOWNSAMPLED, _DOWNSAMPLED, -1)
+    return np.einsum("rkj,kj->rk", picked.astype(np.float64), weight3)
+
+
+@lru_cache(maxsize=256)
+def _colour_operator(width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The column operator over interleaved RGB, luma coefficients included."""
+    cols = _axis_operator(width)
+    index3 = (cols.index[:, :, None] * 3 + np.arange(3)).reshape(_DOWNSAMPLED, -1)
+    weight3 = (cols.weight[:, :, None] * _LUMA).reshape(_DOWNSAMPLED, -1)
+    return index3, weight3
 
 
 @lru_cache(maxsize=1)
