@@ -491,23 +491,23 @@ _MAGIC: tuple[tuple[bytes, str, str], ...] = (
     (b"GIF89a", "image", "GIF"),
     (b"II*\x00", "image", "TIFF"),
     (b"MM\x00*", "image", "TIFF"),
-    (b"II+\x00", "other image", "BigTIFF"),
-    (b"MM\x00+", "other image", "BigTIFF"),
+    (b"II+\x00", "image", "TIFF"),  # BigTIFF
+    (b"MM\x00+", "image", "TIFF"),
     (b"\xff\x0a", "other image", "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "other image", "JPEG XL"),
     (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "other image", "JPEG 2000"),
     (b"\xff\x4f\xff\x51", "other image", "JPEG 2000"),
-    (b"8BPS", "other image", "Photoshop (PSD)"),
-    (b"\x00\x00\x01\x00", "other image", "icon (ICO)"),
+    (b"8BPS", "other image", "Photoshop PSD"),
+    (b"\x00\x00\x01\x00", "other image", "ICO icon"),
     (b"%!PS", "other image", "PostScript/EPS"),
     (b"\xc5\xd0\xd3\xc6", "other image", "PostScript/EPS"),
     (b"qoif", "other image", "QOI"),
-    (b"DDS ", "other image", "DirectDraw (DDS)"),
-    (b"icns", "other image", "Apple icon (ICNS)"),
+    (b"DDS ", "other image", "DirectDraw DDS"),
+    (b"icns", "other image", "Apple ICNS icon"),
     (b"\x76\x2f\x31\x01", "other image", "OpenEXR"),
     (b"#?RADIANCE", "other image", "Radiance HDR"),
-    (b"gimp xcf", "other image", "GIMP (XCF)"),
-    (b"FUJIFILMCCD-RAW", "other image", "Fujifilm raw (RAF)"),
+    (b"gimp xcf", "other image", "GIMP XCF"),
+    (b"FUJIFILMCCD-RAW", "other image", "Fujifilm RAF raw"),
     (b"%PDF-", "not image", "a PDF document"),
     (b"PK\x03\x04", "not image", "a ZIP archive or an Office document"),
     (b"PK\x05\x06", "not image", "a ZIP archive"),
@@ -560,7 +560,7 @@ def _sniff(data: bytes) -> tuple[str, str]:
         if int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
             return "image", "BMP"
     if len(head) >= 3 and head[0:1] == b"P" and head[1:2] in b"1234567" and head[2:3].isspace():
-        return "other image", "Netpbm (PBM/PGM/PPM)"
+        return "other image", "Netpbm PBM/PGM/PPM"
     if data.endswith(b"TRUEVISION-XFILE.\x00"):
         return "other image", "TGA"
     return _sniff_text(data[:4096])
@@ -576,7 +576,7 @@ def _sniff_iso_media(data: bytes) -> tuple[str, str]:
     if brands & _HEIF_BRANDS:
         return "image", "HEIC/HEIF"
     if b"crx " in brands:
-        return "other image", "Canon raw (CR3)"
+        return "other image", "Canon CR3 raw"
     return "not image", "a video or audio file (MP4/MOV)"
 
 
@@ -587,7 +587,7 @@ def _sniff_text(head: bytes) -> tuple[str, str]:
         return "unknown", ""
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n").lower()
     if text.startswith("<") and "<svg" in text:
-        return "other image", "SVG (vector)"
+        return "other image", "SVG vector"
     if text.startswith(("<!doctype html", "<html")):
         return "not image", "a web page (HTML)"
     return "not image", "text"

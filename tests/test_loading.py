@@ -471,3 +471,17 @@ def test_load_image_returns_a_plain_image_with_no_file_attached():
     out = load_image(encode(Image.fromarray(gradient()), "PNG"))
     assert type(out) is Image.Image and out.mode == "RGB"
     assert np.array_equal(np.asarray(out), gradient())
+
+
+def test_tiff_and_heif_are_always_upright():
+    # Pillow 13 orients TIFF while decoding, and libheif applies HEIF's own
+    # rotation (pillow-heif turns the EXIF tag into it): apply_exif=False
+    # cannot undo either. Documented in docs/loading.md.
+    pixels = asymmetric()
+    tiff = encode(Image.fromarray(pixels), "TIFF", exif=orientation_exif(6))
+    assert load_rgb_array(tiff, apply_exif=False).shape == (40, 20, 3)
+    assert np.array_equal(load_rgb_array(tiff), np.rot90(pixels, k=-1))
+    if "HEIF" in loading.supported_formats():
+        heif = encode(Image.fromarray(pixels), "HEIF", exif=orientation_exif(6), quality=95)
+        assert load_rgb_array(heif).shape == (40, 20, 3)
+        assert load_rgb_array(heif, apply_exif=False).shape == (40, 20, 3)
