@@ -236,9 +236,13 @@ def test_malformed_files_are_refused(rng, tmp_path):
     _rewrite(good, cases["codes_shape"], words=np.zeros((3_000, 3), dtype="<u8"))
     for name, path in cases.items():
         with pytest.raises(IndexFormatError) as err:
-            HashIndex.load(path)
+            HashIndex.load(path, verify=True)  # a 2-entry swap needs the full check; the rest fail without it
         assert err.value.code == "index_malformed", name
         assert isinstance(err.value, MatcherError)
+    for name in ("garbage", "pickle", "rows_out_of_range", "offsets_dtype", "header_version", "codes_shape"):
+        with pytest.raises(IndexFormatError):
+            HashIndex.load(cases[name])
+    assert len(HashIndex.load(good, verify=True)) == 3_000
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[:-200])
     with pytest.raises(IndexFormatError):

@@ -28,7 +28,10 @@ with, so it never sees half an update.
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -43,8 +46,9 @@ from matcher.index.tables import SubstringTables
 DEFAULT_TAIL_LIMIT = 32_768
 # Memory the substring tables may use per code (row numbers plus bucket offsets), in bytes.
 TABLE_BYTES_PER_CODE = 64.0
-# Queries verified together: bounds the temporary arrays of a large batch.
-QUERY_BLOCK = 256
+# Queries verified together: bounds the temporary arrays of a large batch, and
+# blocks are the unit of work spread over threads.
+QUERY_BLOCK = 64
 
 
 class Matches(NamedTuple):
@@ -101,10 +105,12 @@ class HashIndex:
             raise ValueError(f"{len(ids)} ids for {len(words)} codes")
         if len(ids) == 0:
             return
-        # Last occurrence of a repeated id wins, as if added one by one.
-        _, last = np.unique(ids[::-1], return_index=True)
-        keep = np.sort(len(ids) - 1 - last)
-        ids, words = ids[keep], words[keep]
+        if not bool(np.all(ids[1:] > ids[:-1])):  # cheap test first: bulk loads come sorted
+            # Last occurrence of a repeated id wins, as if added one by one.
+            _, last = np.unique(ids[::-1], return_index=True)
+            if len(last) < len(ids):
+                keep = np.sort(len(ids) - 1 - last)
+                ids, words = ids[keep], words[keep]
         with self._lock:
             st = self._state
             replaced = self._live_rows(st, ids)
@@ -151,13 +157,16 @@ class HashIndex:
         query_words = self._check_codes(codes, ndim=2)
         n_queries = len(query_words) // group if group else codes.shape[0]
         st = self._state
-        found_q, found_rows, found_d = [], [], []
         block = max(group, (QUERY_BLOCK // group) * group)
-        for start in range(0, len(query_words), block):
+        starts = range(0, len(query_words), block)
+
+        def one_block(start: int) -> tuple[np.ndarray, ...]:
             q, rows, d = self._search_block(st, query_words[start : start + block], threshold)
-            found_q.append(q + start)
-            found_rows.append(rows)
-            found_d.append(d)
+            return q + start, rows, d
+
+        # numpy releases the GIL in the gathers and popcounts, so blocks overlap on several cores.
+        parts = list(_pool().map(one_block, starts)) if len(starts) > 1 else [one_block(s) for s in starts]
+        found_q, found_rows, found_d = (list(x) for x in zip(*parts)) if parts else ([], [], [])
         if not found_q:
             return [_no_matches() for _ in range(n_queries)]
         return _group_results(
@@ -171,11 +180,12 @@ class HashIndex:
         save_index(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, *, verify: bool = True) -> HashIndex:
+    def load(cls, path: str | Path, *, verify: bool = False) -> HashIndex:
         """Read an index written by ``save``; raises ``IndexFormatError`` on a malformed file.
 
-        ``verify`` also checks every table entry against the codes (a few
-        seconds at 10M hashes); structure, dtypes and bounds are always checked.
+        Structure, dtypes and bounds are always checked, table entries on a
+        random sample; ``verify=True`` checks every table entry against the
+        codes (seconds per million hashes).
         """
         from matcher.index.persistence import load_index
 
@@ -272,22 +282,29 @@ class HashIndex:
         return self._with_tail(st)
 
     def _rebuild(self, st: _Snapshot) -> _Snapshot:
-        live = np.flatnonzero(st.alive[: st.n_rows])
-        words = np.ascontiguousarray(st.words[live])
-        ids = st.ids[live]
+        if self._dead:
+            live = np.flatnonzero(st.alive[: st.n_rows])
+            words, ids = np.take(st.words, live, axis=0), st.ids[live]
+        else:
+            words, ids = st.words[: st.n_rows], st.ids[: st.n_rows]
+        n = len(ids)
         self._dead = 0
         fresh = _replace(
-            self._empty_snapshot(), words=words, ids=ids, alive=np.ones(len(live), dtype=bool), n_rows=len(live)
+            self._empty_snapshot(), words=words, ids=ids, alive=np.ones(n, dtype=bool), n_rows=n
         )
-        if len(live) > self.tail_limit:
-            layout = plan_layout(self.bits, len(live), self.tuned_threshold, TABLE_BYTES_PER_CODE)
-            order = np.argsort(ids, kind="stable")
+        if n > self.tail_limit:
+            layout = plan_layout(self.bits, n, self.tuned_threshold, TABLE_BYTES_PER_CODE)
+            if bool(np.all(ids[1:] > ids[:-1])):
+                id_keys, id_rows = ids.copy(), np.arange(n, dtype=np.int32)
+            else:
+                order = np.argsort(ids)
+                id_keys, id_rows = ids[order], order.astype(np.int32)
             fresh = _replace(
                 fresh,
                 tables=SubstringTables.build(layout, words),
-                id_keys=ids[order],
-                id_rows=order.astype(np.int32),
-                planned_for=len(live),
+                id_keys=id_keys,
+                id_rows=id_rows,
+                planned_for=n,
             )
         return self._with_tail(fresh)
 
@@ -308,6 +325,11 @@ class HashIndex:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="hash-index")
 
 
 def _replace(st: _Snapshot, **changes: object) -> _Snapshot:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import faiss
 import numpy as np
 
 from matcher.index.layout import ProbePlan, SubstringLayout, substring_key
@@ -51,15 +52,15 @@ class SubstringTables:
             raise ValueError("too many codes for int32 row numbers")
         rows = np.empty(m * n, dtype=np.int32)
         counts: list[np.ndarray] = [np.empty(0)] * m
-        row_numbers = np.arange(n, dtype=np.uint64)
 
         def one_table(i: int) -> None:
             keys = substring_key(words, layout.starts[i], layout.lengths[i])
-            counts[i] = np.bincount(keys, minlength=1 << layout.lengths[i])
-            # Sorting (key << 32 | row) groups rows by key and keeps row order inside a bucket.
-            packed = (keys.astype(np.uint64) << np.uint64(32)) | row_numbers
-            packed.sort()
-            rows[i * n : (i + 1) * n] = (packed & np.uint64(0xFFFFFFFF)).astype(np.int32)
+            # FAISS's counting sort: stable, so rows stay ascending inside a bucket
+            # (the later gather of codes then walks memory forward); several times
+            # faster than numpy's comparison sort on these sizes.
+            lims, perm = faiss.bucket_sort(keys, 1 << layout.lengths[i], nt=0)
+            counts[i] = np.diff(lims)
+            rows[i * n : (i + 1) * n] = perm
 
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             list(pool.map(one_table, range(m)))
