@@ -1,0 +1,82 @@
+"""The FastAPI application: storage, the worker's index, routers per actor.
+
+``create_app(settings)`` is all a test or a deployment needs. On start the
+schema is migrated, the index loaded (snapshot + change log, or a rebuild),
+and a background thread keeps following the change log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from . import metrics
+from .bank_index import BankIndex
+from .db.engine import make_engine, make_sessionmaker
+from .db.migrate import upgrade
+from .errors import error_body, install_error_handlers
+from .limits import BodyLimitMiddleware, BodyTooLarge
+from .routers import cases, health, match
+from .settings import Settings, get_settings
+
+log = logging.getLogger("ncii.app")
+
+JSON_BODY_LIMIT = 4 * 1024 * 1024  # a full case of 1,000 hash groups fits well within this
+UPLOAD_PATHS = ("/v1/match/image",)
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings)
+        if migrate:
+            upgrade(engine)
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        app.state.index = BankIndex(app.state.sessions, settings)
+        app.state.index.start()
+        try:
+            yield
+        finally:
+            app.state.index.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="ncii-matcher",
+        version="0.1.0",
+        summary="Hash bank and upload checks against non-consensual intimate imagery. Hashes only.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_request: Request, _error: BodyTooLarge) -> JSONResponse:
+        return JSONResponse(error_body("payload_too_large", "The request body is too large."), status_code=413)
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.REQUESTS.labels(name, request.method, str(response.status_code)).inc()
+        metrics.LATENCY.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=JSON_BODY_LIMIT,
+        upload_limit=settings.max_upload_bytes + 64 * 1024,
+        upload_paths=UPLOAD_PATHS,
+    )
+    app.include_router(cases.router)
+    app.include_router(match.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,1 @@
+"""Who may do what: victims by case number and PIN, platforms by API key, moderators by login."""

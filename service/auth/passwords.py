@@ -1,0 +1,43 @@
+"""argon2id for PINs and passwords: slow to brute-force from a stolen database.
+
+Verification runs for unknown accounts too (against a dummy hash), so the
+answer time does not tell an attacker whether a case number exists.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from ..settings import Settings
+
+
+@lru_cache(maxsize=8)
+def _hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+
+
+def hasher(settings: Settings) -> PasswordHasher:
+    return _hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(time_cost: int, memory_kib: int) -> str:
+    return _hasher(time_cost, memory_kib).hash("not-a-real-secret")
+
+
+def hash_secret(settings: Settings, secret: str) -> str:
+    return hasher(settings).hash(secret)
+
+
+def verify_secret(settings: Settings, stored_hash: str | None, secret: str) -> bool:
+    """Constant-work check; ``stored_hash=None`` (no such account) still costs one verify."""
+    ph = hasher(settings)
+    target = stored_hash or _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib)
+    try:
+        ok = ph.verify(target, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+    return bool(ok and stored_hash is not None)

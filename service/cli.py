@@ -1,0 +1,135 @@
+"""``ncii`` commands that need the service: serve, db, platform.
+
+They join the matcher's commands (``ncii hash`` ...) in one ``ncii`` program.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from matcher.cli import app
+
+from .auth import api_keys
+from .bank import audit
+from .db.engine import make_engine, make_sessionmaker, transaction
+from .db.migrate import current_revision, upgrade
+from .db.models import Platform
+from .settings import Settings
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+platform_app = typer.Typer(help="Platforms and their API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(platform_app, name="platform")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _sessions(settings: Settings):
+    engine = make_engine(settings)
+    upgrade(engine)
+    return make_sessionmaker(engine)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each keeps its own index).")] = 1,
+) -> None:
+    """Run the web service (SQLite in the data folder unless DATABASE_URL is set)."""
+    import uvicorn
+
+    settings = Settings()
+    upgrade(make_engine(settings))  # once, before the workers start
+    metrics_dir = settings.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    err.print(f"ncii-matcher serving on http://{host}:{port} with {workers} worker(s); data in {settings.data_dir}")
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,  # URLs carry case numbers; the audit log records what matters
+        proxy_headers=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending schema migration."""
+    settings = Settings()
+    engine = make_engine(settings)
+    upgrade(engine)
+    console.print(f"schema at revision {current_revision(engine)}")
+
+
+@platform_app.command("create")
+def platform_create(
+    name: Annotated[str, typer.Argument(help="The platform's name, unique.")],
+    scopes: Annotated[str, typer.Option(help=f"Space- or comma-separated: {' '.join(api_keys.SCOPES)}.")] = "match",
+) -> None:
+    """Register a platform and print its API key (shown once, stored hashed)."""
+    chosen = tuple(s for s in scopes.replace(",", " ").split() if s)
+    settings = Settings()
+    with transaction(_sessions(settings)) as session:
+        if session.scalar(select(Platform).where(Platform.name == name)) is not None:
+            err.print(f"[red]a platform named {name!r} exists already[/]")
+            raise typer.Exit(1)
+        platform = Platform(name=name)
+        session.add(platform)
+        try:
+            issued = api_keys.issue_key(session, platform, chosen)
+        except ValueError as error:
+            err.print(f"[red]{error}[/]")
+            raise typer.Exit(2) from None
+        session.flush()
+        audit.record(session, "admin", os.environ.get("USER"), "platform.created", subject_type="platform",
+                     subject_id=platform.id, name=name, scopes=list(chosen), key_id=issued.key_id)
+    err.print(f"platform {name!r} created; its API key (shown once, keep it secret):")
+    print(issued.token)
+
+
+@platform_app.command("list")
+def platform_list() -> None:
+    """Platforms, their status and key ids (never the keys)."""
+    settings = Settings()
+    with transaction(_sessions(settings)) as session:
+        table = Table("id", "name", "status", "keys (id: scopes)", "created")
+        for platform in session.scalars(select(Platform).order_by(Platform.id)):
+            keys = ", ".join(
+                f"{k.key_id}: {k.scopes}" + (" (revoked)" if k.revoked_at else "") for k in platform.keys
+            )
+            table.add_row(str(platform.id), platform.name, platform.status, keys, platform.created_at.strftime("%Y-%m-%d"))
+    console.print(table)
+
+
+@platform_app.command("revoke")
+def platform_revoke(name: Annotated[str, typer.Argument(help="The platform's name.")]) -> None:
+    """Revoke a platform and all its keys at once."""
+    settings = Settings()
+    with transaction(_sessions(settings)) as session:
+        platform = session.scalar(select(Platform).where(Platform.name == name))
+        if platform is None:
+            err.print(f"[red]no platform named {name!r}[/]")
+            raise typer.Exit(1)
+        count = api_keys.revoke_platform(session, platform)
+        audit.record(session, "admin", os.environ.get("USER"), "platform.revoked", subject_type="platform",
+                     subject_id=platform.id, keys_revoked=count)
+    err.print(f"platform {name!r} revoked ({count} keys)")
+
+
+def main() -> None:
+    app()

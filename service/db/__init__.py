@@ -1,0 +1,1 @@
+"""Storage: the schema, engines with durable settings, migrations."""

@@ -1,0 +1,183 @@
+"""The database schema: the single source of truth of the hash bank.
+
+Hashes only: no table has a column for image bytes, file names, names, e-mail
+or IP addresses. Every in-memory index is derived from ``bank_hashes`` through
+``change_log``; ``audit_log`` is append-only (the migration adds triggers that
+refuse UPDATE and DELETE on it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Case(Base):
+    """A victim's submission: a case number, a PIN (hashed), and its items."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    pin_hash: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # received, active, withdrawn
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_pin_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    items: Mapped[list[CaseItem]] = relationship(back_populates="case", order_by="CaseItem.position")
+
+
+class CaseItem(Base):
+    """One submitted picture (a hash group) or one file (an exact digest)."""
+
+    __tablename__ = "case_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # image, file
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, withdrawn
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="items")
+    hashes: Mapped[list[BankHash]] = relationship(back_populates="item")
+
+
+class BankHash(Base):
+    """A hash in the bank. Its id is the id every index stores."""
+
+    __tablename__ = "bank_hashes"
+    __table_args__ = (
+        UniqueConstraint("item_id", "signal", "code", name="uq_bank_hashes_item_signal_code"),
+        Index("ix_bank_hashes_signal_code", "signal", "code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("case_items.id"), index=True)
+    signal: Mapped[str] = mapped_column(String(32))
+    code: Mapped[bytes] = mapped_column(LargeBinary(64))
+    quality: Mapped[int | None] = mapped_column(SmallInteger)
+    variant: Mapped[str] = mapped_column(String(64), default="full")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, withdrawn, suspended, retired
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    item: Mapped[CaseItem] = relationship(back_populates="hashes")
+
+
+class ChangeLog(Base):
+    """Monotonic log of bank changes: what every worker's index replays.
+
+    Writers serialise on this table (see ``service.bank.changes``), so ``seq``
+    order is commit order and a reader that remembers the last ``seq`` it saw
+    never skips a change.
+    """
+
+    __tablename__ = "change_log"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True)
+    hash_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    signal: Mapped[str] = mapped_column(String(32))
+    op: Mapped[str] = mapped_column(String(16))  # add, remove
+    reason: Mapped[str] = mapped_column(String(32))  # submitted, withdrawn, suspended, reinstated, ...
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """Append-only record of every state change: who, what, when (never PII, never images)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))  # case, platform, moderator, admin, system
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Platform(Base):
+    """A content service provider that checks uploads against the bank."""
+
+    __tablename__ = "platforms"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, revoked
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    keys: Mapped[list[ApiKey]] = relationship(back_populates="platform")
+
+
+class ApiKey(Base):
+    """A platform's API key: a public key id and the SHA-256 of its secret part."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"), index=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(255))  # space-separated
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    platform: Mapped[Platform] = relationship(back_populates="keys")
+
+
+class MatchEvent(Base):
+    """A platform's query that met a bank hash: the lead a moderator reviews."""
+
+    __tablename__ = "match_events"
+    __table_args__ = (Index("ix_match_events_platform_content", "platform_id", "content_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"), index=True)
+    hash_id: Mapped[int] = mapped_column(ForeignKey("bank_hashes.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    signal: Mapped[str] = mapped_column(String(32))
+    distance: Mapped[int] = mapped_column(SmallInteger)
+    query_kind: Mapped[str] = mapped_column(String(16))  # hash, image
+    content_ref: Mapped[str | None] = mapped_column(String(256))
+    review_status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -1,0 +1,114 @@
+"""FastAPI dependencies: the database session, the index, and who is calling.
+
+Authentication is a dependency on each route, so a reviewer sees at a glance
+which role a route serves: ``Depends(platform_with("match"))``, ``Depends(open_case)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .auth import api_keys
+from .auth.passwords import verify_secret
+from .bank import audit
+from .bank.case_numbers import normalise_case_number, normalise_pin
+from .bank_index import BankIndex
+from .db.models import ApiKey, Case
+from .errors import ApiError
+from .settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed if the route returns, rolled back if it raises."""
+    with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+def get_index(request: Request) -> BankIndex:
+    return request.app.state.index
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
+_AUTH_FAILED = "The case number or the PIN is not right."
+
+
+def open_case(
+    case_number: str,
+    request: Request,
+    x_case_pin: str = Header(default="", max_length=64, description="The case's PIN."),
+    settings: Settings = Depends(get_settings),
+) -> Case:
+    """The case, if the PIN is right; repeated failures lock it for a growing delay.
+
+    Unknown numbers and wrong PINs get the same answer after the same work, so
+    the endpoint does not reveal which case numbers exist. Failures are counted
+    in their own transaction, so that the error response cannot roll them back.
+    """
+    number = normalise_case_number(case_number)
+    pin = normalise_pin(x_case_pin) or ""
+    now = datetime.now(timezone.utc)
+    with request.app.state.sessions() as session, session.begin():
+        case = None
+        if number is not None:
+            query = select(Case).where(Case.number == number)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            case = session.scalar(query)
+        locked_until = as_utc(case.locked_until) if case is not None else None
+        if locked_until is not None and locked_until > now:
+            wait = int((locked_until - now).total_seconds()) + 1
+            raise ApiError(
+                429, "case_locked", f"Too many wrong PINs. Try again in {wait} seconds.", headers={"Retry-After": str(wait)}
+            )
+        if verify_secret(settings, case.pin_hash if case is not None else None, pin):
+            if case.failed_pin_attempts:
+                case.failed_pin_attempts, case.locked_until = 0, None
+            return case
+        if case is not None:
+            case.failed_pin_attempts += 1
+            over = case.failed_pin_attempts - settings.pin_max_attempts
+            if over >= 0:
+                seconds = min(settings.pin_lock_seconds * (2**over), settings.pin_lock_max_seconds)
+                case.locked_until = now + timedelta(seconds=seconds)
+                audit.record(session, "system", None, "case.locked", subject_type="case", subject_id=case.number,
+                             failed_attempts=case.failed_pin_attempts, seconds=seconds)
+    raise ApiError(401, "case_auth_failed", _AUTH_FAILED)
+
+
+def _bearer(authorization: str) -> str:
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def platform_with(scope: str) -> Callable[..., ApiKey]:
+    """A dependency: the calling platform's key, which must carry ``scope``."""
+
+    def require(
+        authorization: str = Header(default="", max_length=300, description="Bearer <API key>"),
+        session: Session = Depends(get_session),
+    ) -> ApiKey:
+        key = api_keys.authenticate(session, _bearer(authorization))
+        if key is None:
+            raise ApiError(401, "api_key_invalid", "A valid platform API key is needed (Authorization: Bearer ...).",
+                           headers={"WWW-Authenticate": "Bearer"})
+        if scope not in key.scopes.split():
+            raise ApiError(403, "api_key_scope", f"This API key may not be used for {scope}.")
+        return key
+
+    require.__name__ = f"platform_with_{scope.replace('.', '_')}"
+    return require

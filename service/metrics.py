@@ -1,0 +1,40 @@
+"""Prometheus metrics, correct across several worker processes.
+
+``ncii serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before
+the workers start, so ``/metrics`` adds up every worker's counters.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter("ncii_http_requests_total", "HTTP requests", ["route", "method", "status"])
+LATENCY = Histogram(
+    "ncii_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+MATCHES = Counter("ncii_matches_total", "Bank hashes matched by platform queries", ["signal"])
+INDEX_SIZE = Gauge("ncii_index_hashes", "Hashes in this worker's index", multiprocess_mode="max")
+INDEX_SEQ = Gauge("ncii_index_seq", "Last change-log entry applied by this worker", multiprocess_mode="min")
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,1 @@
+"""HTTP routers, one per actor: cases (victims), match (platforms), health (operators)."""

@@ -1,0 +1,74 @@
+"""Victims: submit a case (hashes only), see its status, withdraw it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from ..bank import cases as bank_cases
+from ..db.models import Case
+from ..deps import as_utc, get_session, get_settings, open_case
+from ..errors import ApiError
+from ..schemas import CaseCreate, CaseCreated, CaseStatusOut, CaseWithdrawn, ItemResult, ItemStatusOut
+from ..settings import Settings
+
+router = APIRouter(prefix="/v1/cases", tags=["cases (victims)"])
+
+
+@router.post("", status_code=201, response_model=CaseCreated)
+def submit_case(
+    body: CaseCreate, session: Session = Depends(get_session), settings: Settings = Depends(get_settings)
+) -> CaseCreated:
+    """Open a case from hash groups and file digests. No account, no name, no IP kept.
+
+    Items are checked one by one: unusable ones are refused with a reason and
+    the rest accepted. The PIN in the answer is shown once and stored hashed.
+    """
+    if len(body.items) > settings.max_case_items:
+        raise ApiError(422, "case_too_many_items", f"A case holds at most {settings.max_case_items} items.")
+    items = [
+        bank_cases.ItemIn(
+            kind=item.kind,
+            hashes=[bank_cases.HashIn(h.signal, h.hash, h.quality, h.variant) for h in item.hashes],
+        )
+        for item in body.items
+    ]
+    submission = bank_cases.create_case(session, settings, items)
+    results = [
+        ItemResult(label=body.items[o.index].label, **{k: v for k, v in o.__dict__.items()})
+        for o in submission.outcomes
+    ]
+    if submission.case is None:
+        raise ApiError(
+            422,
+            "case_nothing_usable",
+            "None of the items can be used for matching; nothing was stored.",
+            details=[r.model_dump() for r in results],
+        )
+    return CaseCreated(
+        case_number=submission.case.number, pin=submission.pin, status=submission.case.status, items=results
+    )
+
+
+@router.get("/{case_number}", response_model=CaseStatusOut)
+def case_status(case: Case = Depends(open_case), session: Session = Depends(get_session)) -> CaseStatusOut:
+    """The case's state and, per item, how often it matched and how many copies were removed."""
+    case = session.get(Case, case.id)
+    items = bank_cases.case_status(session, case)
+    return CaseStatusOut(
+        case_number=case.number,
+        status=case.status,
+        created_at=as_utc(case.created_at),
+        withdrawn_at=as_utc(case.withdrawn_at),
+        matches=sum(i.matches for i in items),
+        confirmed_removals=sum(i.confirmed_removals for i in items),
+        items=[ItemStatusOut(**i.__dict__) for i in items],
+    )
+
+
+@router.delete("/{case_number}", response_model=CaseWithdrawn)
+def withdraw_case(case: Case = Depends(open_case), session: Session = Depends(get_session)) -> CaseWithdrawn:
+    """Withdraw the case: its hashes stop matching everywhere within seconds."""
+    case = session.get(Case, case.id)
+    count = bank_cases.withdraw_case(session, case)
+    return CaseWithdrawn(case_number=case.number, status=case.status, hashes_withdrawn=count)

@@ -1,0 +1,49 @@
+"""Operators: liveness, readiness (index loaded and current) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+
+from .. import metrics
+from ..bank_index import BankIndex
+from ..deps import get_index
+
+router = APIRouter(tags=["health (operators)"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request, index: BankIndex = Depends(get_index)) -> JSONResponse:
+    """Ready when the database answers and this worker's index is loaded and following the log."""
+    settings = request.app.state.settings
+    problems = []
+    try:
+        with request.app.state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        problems.append("database unreachable")
+    if not index.ready:
+        problems.append("index loading")
+    elif time.monotonic() - index.last_poll_ok > max(5.0, 10 * settings.index_poll_seconds):
+        problems.append("index not following the change log")
+    body = {"status": "ready" if not problems else "not_ready", "index_hashes": index.size(), "index_seq": index.seq}
+    if problems:
+        body["problems"] = problems
+    return JSONResponse(body, status_code=200 if not problems else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus_metrics(index: BankIndex = Depends(get_index)) -> Response:
+    metrics.INDEX_SIZE.set(index.size())
+    metrics.INDEX_SEQ.set(index.seq)
+    payload, content_type = metrics.render()
+    return Response(payload, media_type=content_type)

@@ -1,0 +1,155 @@
+"""Platforms: check uploads against the bank, by hash or by image (hashed in memory).
+
+Every match becomes a match event, the lead a moderator reviews; the answer
+carries the case's status so a platform can act on withdrawn cases at once.
+The database has the last word on status: a hash withdrawn a moment ago is
+filtered out here even if this worker's index has not caught up yet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from matcher import loading
+from matcher.errors import ImageError, MatcherError
+from matcher.hashing import hash_file
+from matcher.signals import get_signal
+
+from ..bank_index import BankIndex
+from ..db.models import ApiKey, BankHash, Case, MatchEvent
+from ..deps import get_index, get_session, get_settings, platform_with
+from ..errors import ApiError
+from ..schemas import MatchOut, MatchRequest, MatchResponse, QueryResult
+from ..settings import Settings
+
+router = APIRouter(prefix="/v1/match", tags=["match (platforms)"])
+
+
+@dataclass
+class _Query:
+    index: int
+    signal: str
+    codes: np.ndarray  # (g, nbytes): one code, or a group (e.g. 8 dihedral variants)
+    content_ref: str | None
+
+
+def _search(
+    queries: list[_Query], index: BankIndex, session: Session, key: ApiKey, query_kind: str
+) -> dict[int, list[MatchOut]]:
+    hits_per_query: dict[int, dict[int, int]] = defaultdict(dict)
+    by_signal: dict[tuple[str, int], list[_Query]] = defaultdict(list)
+    for q in queries:
+        by_signal[(q.signal, q.codes.shape[0])].append(q)
+    for (signal, group), members in by_signal.items():
+        codes = np.stack([q.codes for q in members])  # (n, g, nbytes)
+        found = index.search(signal, codes if group > 1 else codes[:, 0], get_signal(signal).threshold)
+        for q, hits in zip(members, found):
+            for hit in hits:
+                best = hits_per_query[q.index].get(hit.hash_id)
+                if best is None or hit.distance < best:
+                    hits_per_query[q.index][hit.hash_id] = hit.distance
+    all_ids = {h for hits in hits_per_query.values() for h in hits}
+    if not all_ids:
+        return {}
+    rows = session.execute(
+        select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.case_id, Case.status)
+        .join(Case, Case.id == BankHash.case_id)
+        .where(BankHash.id.in_(all_ids), BankHash.status == "active")
+    ).all()
+    live = {r.id: r for r in rows}
+    out: dict[int, list[MatchOut]] = {}
+    refs = {q.index: q.content_ref for q in queries}
+    for query_index, hits in hits_per_query.items():
+        matches = []
+        for hash_id, distance in sorted(hits.items(), key=lambda kv: (kv[1], kv[0])):
+            row = live.get(hash_id)
+            if row is None:
+                continue
+            matches.append(
+                MatchOut(hash_id=hash_id, signal=row.signal, distance=distance, variant=row.variant, case_status=row.status)
+            )
+            session.add(
+                MatchEvent(
+                    platform_id=key.platform_id,
+                    hash_id=hash_id,
+                    case_id=row.case_id,
+                    signal=row.signal,
+                    distance=distance,
+                    query_kind=query_kind,
+                    content_ref=refs[query_index],
+                )
+            )
+        if matches:
+            out[query_index] = matches
+    return out
+
+
+@router.post("", response_model=MatchResponse)
+def match_hashes(
+    body: MatchRequest,
+    key: ApiKey = Depends(platform_with("match")),
+    session: Session = Depends(get_session),
+    index: BankIndex = Depends(get_index),
+    settings: Settings = Depends(get_settings),
+) -> MatchResponse:
+    """Check up to ``max_match_queries`` hashes; each gets its own result, in order."""
+    if len(body.queries) > settings.max_match_queries:
+        raise ApiError(422, "match_too_many_queries", f"At most {settings.max_match_queries} queries per request.")
+    results = [QueryResult(index=i, content_ref=q.content_ref, status="checked") for i, q in enumerate(body.queries)]
+    queries: list[_Query] = []
+    for i, q in enumerate(body.queries):
+        try:
+            signal = get_signal(q.signal)
+            value = signal.parse(q.hash, quality=q.quality)
+        except MatcherError as error:
+            results[i].status, results[i].code, results[i].reason = "invalid", error.code, str(error)
+            continue
+        if not signal.usable(value):
+            results[i].status, results[i].code = "skipped", "quality_too_low"
+            results[i].reason = f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably"
+            continue
+        queries.append(_Query(i, signal.name, value.to_array()[None, :], q.content_ref))
+    for query_index, matches in _search(queries, index, session, key, "hash").items():
+        results[query_index].matches = matches
+    return MatchResponse(results=results)
+
+
+@router.post("/image", response_model=MatchResponse)
+async def match_image(
+    file: UploadFile = File(description="The upload to check. Hashed in memory and discarded."),
+    content_ref: str | None = Form(None, max_length=256),
+    key: ApiKey = Depends(platform_with("match")),
+    session: Session = Depends(get_session),
+    index: BankIndex = Depends(get_index),
+    settings: Settings = Depends(get_settings),
+) -> MatchResponse:
+    """Hash one image in memory (PDQ with its 8 rotations and mirrors, and MD5) and check it."""
+    data = await file.read(settings.max_upload_bytes + 1)
+    await file.close()
+    if len(data) > settings.max_upload_bytes:
+        raise ApiError(413, "payload_too_large", f"Images up to {settings.max_upload_bytes} bytes are checked.")
+    result = hash_file(
+        data, ("md5", "pdq"), dihedral=True, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels
+    )
+    del data  # the image bytes go no further than this function
+    if result.error is not None:
+        status = 413 if result.error.code == "image_too_large" else 422
+        raise ApiError(status, result.error.code, str(result.error))
+    queries = [_Query(0, "md5", result.hashes["md5"].to_array()[None, :], content_ref)]
+    checked = QueryResult(index=0, content_ref=content_ref, status="checked")
+    if result.kind == "image":
+        pdq = result.hashes["pdq"]
+        if get_signal("pdq").usable(pdq):
+            queries.append(_Query(0, "pdq", np.stack([h.to_array() for h in result.dihedral]), content_ref))
+        else:
+            checked.code = "quality_too_low"
+            checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"
+    found = _search(queries, index, session, key, "image")
+    checked.matches = found.get(0, [])
+    return MatchResponse(results=[checked])

@@ -1,0 +1,111 @@
+"""Wire formats (Pydantic), kept apart from the ORM models.
+
+Unknown fields are refused (``extra="forbid"``): a client that sends something
+we would silently drop, such as a file name, learns that we did not keep it.
+Strings have length caps so a hostile body cannot balloon.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HashItem(Strict):
+    signal: str = Field(max_length=32, examples=["pdq"])
+    hash: str = Field(max_length=256, description="Hex digits, as many as the signal type has bits / 4.")
+    quality: int | None = Field(None, ge=0, le=100, description="Required for PDQ (0-100).")
+    variant: str = Field("full", max_length=64, description="Which part of the picture this hash covers.")
+
+
+class CaseItemIn(Strict):
+    kind: Literal["image", "file"] = Field(description="image: a picture's hash group; file: exact digests (videos).")
+    hashes: list[HashItem] = Field(min_length=1, max_length=64)
+    label: str | None = Field(
+        None, max_length=200, description="The device's own label for this item: echoed back, never stored."
+    )
+
+
+class CaseCreate(Strict):
+    items: list[CaseItemIn] = Field(min_length=1)
+
+
+class ItemResult(BaseModel):
+    index: int
+    label: str | None = None
+    status: Literal["accepted", "refused", "duplicate"]
+    code: str | None = None
+    reason: str | None = None
+    duplicate_of: int | None = None
+    hashes_accepted: int = 0
+    dropped: list[dict] = []
+
+
+class CaseCreated(BaseModel):
+    case_number: str
+    pin: str = Field(description="Shown once. Only its argon2 hash is stored.")
+    status: str
+    items: list[ItemResult]
+
+
+class ItemStatusOut(BaseModel):
+    position: int
+    kind: str
+    status: str
+    hashes: int
+    matches: int
+    confirmed_removals: int
+
+
+class CaseStatusOut(BaseModel):
+    case_number: str
+    status: str
+    created_at: datetime
+    withdrawn_at: datetime | None
+    matches: int
+    confirmed_removals: int
+    items: list[ItemStatusOut]
+
+
+class CaseWithdrawn(BaseModel):
+    case_number: str
+    status: str
+    hashes_withdrawn: int
+
+
+class MatchQuery(Strict):
+    signal: str = Field(max_length=32)
+    hash: str = Field(max_length=256)
+    quality: int | None = Field(None, ge=0, le=100)
+    content_ref: str | None = Field(None, max_length=256, description="The platform's own reference to the upload.")
+
+
+class MatchRequest(Strict):
+    queries: list[MatchQuery] = Field(min_length=1)
+
+
+class MatchOut(BaseModel):
+    hash_id: int
+    signal: str
+    distance: int
+    variant: str
+    case_status: str
+
+
+class QueryResult(BaseModel):
+    index: int
+    content_ref: str | None = None
+    status: Literal["checked", "skipped", "invalid"]
+    code: str | None = None
+    reason: str | None = None
+    matches: list[MatchOut] = []
+
+
+class MatchResponse(BaseModel):
+    results: list[QueryResult]

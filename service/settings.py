@@ -1,0 +1,72 @@
+"""Service settings, from environment variables, in one object.
+
+Every knob a deployment needs is here with a safe default, so that
+``pip install ncii-matcher && ncii serve`` just works (SQLite in a data
+folder) and production only sets ``DATABASE_URL`` (PostgreSQL) and a few
+limits. Variables are ``NCII_<FIELD>``; the database also answers to the
+conventional ``DATABASE_URL``. The table of variables is in ``docs/service.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/ncii-matcher, else ~/.local/share/ncii-matcher."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "ncii-matcher"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NCII_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="SQLite file and index snapshots live here.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "NCII_DATABASE_URL"),
+        description="SQLAlchemy URL; PostgreSQL in production. Default: SQLite in data_dir.",
+    )
+    # Victim cases
+    max_case_items: int = Field(1000, description="Items (image groups or file hashes) per case.")
+    pin_max_attempts: int = Field(5, description="Wrong PINs allowed before the case locks.")
+    pin_lock_seconds: float = Field(60.0, description="First lock; doubles with each further failure.")
+    pin_lock_max_seconds: float = Field(24 * 3600.0, description="Longest lock.")
+    argon2_time_cost: int = Field(3, description="argon2id passes for PINs and passwords.")
+    argon2_memory_kib: int = Field(64 * 1024, description="argon2id memory for PINs and passwords.")
+    # Platform checks
+    max_match_queries: int = Field(1000, description="Query hashes per /v1/match request.")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, description="Largest image accepted by /v1/match/image.")
+    max_upload_pixels: int = Field(64 * 1024 * 1024, description="Largest image, in pixels, hashed in memory.")
+    # Index
+    index_poll_seconds: float = Field(0.5, description="How often each worker reads the change log.")
+    snapshot_every_changes: int = Field(50_000, description="Write an index snapshot after this many changes.")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Heroku-style and plain postgres URLs: use psycopg 3.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return f"sqlite:///{self.data_dir / 'ncii.sqlite3'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
