@@ -72,9 +72,3 @@ class IndexFormatError(MatcherError):
     """A saved hash index that is not a valid index file (wrong format, shapes, dtypes, bounds)."""
 
     code = "index_malformed"
-
-
-class IndexFormatError(MatcherError):
-    """A saved hash index that is not a valid index file (wrong format, shapes, dtypes, bounds)."""
-
-    code = "index_malformed"

@@ -266,8 +266,10 @@ class HashIndex:
             return self._rebuild(st)
         lo, hi = st.n_indexed, st.n_rows
         tables = st.tables.with_rows_added(st.words[lo:hi])
-        keep = st.alive[st.id_rows]
-        keys, rows = st.id_keys[keep], st.id_rows[keep]
+        keys, rows = st.id_keys, st.id_rows
+        if np.count_nonzero(st.alive[:lo]) < lo:  # drop ids removed since the last merge
+            keep = st.alive[rows]
+            keys, rows = keys[keep], rows[keep]
         new_rows = lo + np.flatnonzero(st.alive[lo:hi])
         new_keys = st.ids[new_rows]
         order = np.argsort(new_keys)

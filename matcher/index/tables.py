@@ -14,7 +14,6 @@ running in another thread keeps a consistent snapshot.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import faiss
@@ -44,8 +43,13 @@ class SubstringTables:
         object.__setattr__(self, "bucket_base", base)
 
     @classmethod
-    def build(cls, layout: SubstringLayout, words: np.ndarray, threads: int = 2) -> SubstringTables:
-        """Index every row of ``words`` (``(n, bits/64)`` uint64)."""
+    def build(cls, layout: SubstringLayout, words: np.ndarray) -> SubstringTables:
+        """Index every row of ``words`` (``(n, bits/64)`` uint64).
+
+        One table at a time on purpose: building tables in two threads saved
+        under 5% on two cores and left tens of bytes per hash of fragmented
+        heap behind (measured at 1M hashes).
+        """
         n = words.shape[0]
         m = len(layout.lengths)
         if n >= 2**31 or m * n > _MAX_INT32:
@@ -62,8 +66,8 @@ class SubstringTables:
             counts[i] = np.diff(lims)
             rows[i * n : (i + 1) * n] = perm
 
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            list(pool.map(one_table, range(m)))
+        for i in range(m):
+            one_table(i)
         return cls(layout, _offsets_from_counts(np.concatenate(counts), m * n), rows, n)
 
     def with_rows_added(self, words: np.ndarray) -> SubstringTables:
@@ -86,10 +90,16 @@ class SubstringTables:
         buckets, values = buckets[order], values[order]
         positions = self.offsets[buckets + 1].astype(np.int64)
         rows = np.insert(self.rows, positions, values.astype(np.int32))
-        added = np.bincount(buckets, minlength=len(self.offsets) - 1)
-        shift = np.concatenate(([0], np.cumsum(added)))
-        offsets = self.offsets.astype(np.int64) + shift
-        return SubstringTables(self.layout, _narrow(offsets), rows, self.n_rows + k)
+        # offsets[j] moves by the number of entries added to buckets < j: a step
+        # function with one step per touched bucket, applied in one pass.
+        touched, per_bucket = np.unique(buckets, return_counts=True)
+        steps = np.concatenate(([0], touched + 1, [len(self.offsets)]))
+        shift = np.repeat(np.concatenate(([0], np.cumsum(per_bucket))), np.diff(steps))
+        if self.offsets[-1] + len(buckets) > _MAX_INT32:
+            offsets = self.offsets.astype(np.int64) + shift
+        else:
+            offsets = self.offsets + shift.astype(self.offsets.dtype)
+        return SubstringTables(self.layout, offsets, rows, self.n_rows + k)
 
     def plan(self, threshold: int) -> ProbePlan | None:
         """Probe plan for ``threshold`` (cached), or ``None`` when a full scan is cheaper."""
