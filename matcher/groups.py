@@ -1,0 +1,394 @@
+"""Hash groups: one submitted image becomes a few PDQ hashes that survive edits.
+
+Plain PDQ survives recompression, resizing and colour edits, but not the edits
+that keep intimate images circulating: a few percent of crop, a border, a small
+rotation, a mirror.  A PDQ hash moves by ~25 bits for a 2% crop on one side and
+by ~55 bits for a 2 degree rotation, far beyond the usual threshold of 31.
+
+So a submission is hashed several times, on a fixed list of *variants* of the
+image (the full frame in its 8 dihedral orientations, crops of it, small
+rotations of it), and all those hashes point to that one image: a
+:class:`HashGroup`.  An upload is hashed a few times too (the full frame, the
+frame with its borders trimmed, a centred sub-region) and it matches the
+image if any query hash is close to any hash of the group (:func:`match_group`).
+
+Everything here must be reproducible in the victim's browser, in JavaScript,
+so the operations are few and defined exactly below:
+
+* crop to an integer pixel box, given as fractions of the width and height,
+  rounded with :func:`_px` (``floor(f * n + 0.5)``);
+* rotation (only for the ``rot*`` variants): the image is first reduced by an
+  integer factor ``k = max(1, floor(max(h, w) / 512))`` by averaging k x k
+  blocks (a remainder row or column is dropped), then resampled bilinearly
+  about its centre, pixel centres at ``i + 0.5``, coordinates clamped at the
+  edges (see :func:`rotate_bilinear`);
+* border trimming of queries (:func:`trim_box`): integer comparisons on pixels;
+* PDQ itself (:mod:`matcher.pdq`), whose Jarosz filter resamples any size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import pdq
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of w, h
+FULL: Box = (0.0, 0.0, 1.0, 1.0)
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+# --- variants -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A recipe for one sub-image: rotate by ``angle`` degrees, then crop to ``box``.
+
+    ``angle`` is counter-clockwise, about the image centre, in a frame of the
+    original size.  ``dihedral`` asks for the 8 dihedral hashes of the result
+    (one PDQ computation, see :func:`matcher.pdq.hash_rgb_dihedral`).
+    ``primary`` variants are compared at the primary threshold; all others at
+    the (stricter or looser, measured) secondary one.
+    """
+
+    name: str
+    box: Box = FULL
+    angle: float = 0.0
+    dihedral: bool = False
+    primary: bool = False
+
+
+def crop_side(side: str, c: float) -> Variant:
+    box = {"l": (c, 0, 1, 1), "r": (0, 0, 1 - c, 1), "t": (0, c, 1, 1), "b": (0, 0, 1, 1 - c)}[side]
+    return Variant(f"crop_{side}{round(c * 100)}", tuple(float(v) for v in box))
+
+
+def crop_corner(corner: str, c: float) -> Variant:
+    x0, x1 = (c, 1.0) if "l" in corner else (0.0, 1 - c)
+    y0, y1 = (c, 1.0) if "t" in corner else (0.0, 1 - c)
+    return Variant(f"crop_{corner}{round(c * 100)}", (x0, y0, x1, y1))
+
+
+def centre(keep: float, angle: float = 0.0) -> Variant:
+    m = (1 - keep) / 2
+    rot = f"rot{angle:+g}_" if angle else ""
+    return Variant(f"{rot}centre{round(keep * 100)}", (m, m, 1 - m, 1 - m), angle)
+
+
+def rotated_fit(angle: float, aspect_w_over_h: float) -> Box:
+    """Largest centred box of the frame's aspect ratio that a rotation leaves free of fill."""
+    t = math.radians(abs(angle))
+    r = max(aspect_w_over_h, 1 / aspect_w_over_h)
+    s = 1 / (math.cos(t) + r * math.sin(t))
+    m = (1 - s) / 2
+    return (m, m, 1 - m, 1 - m)
+
+
+# --- pixel operations ------------------------------------------------------------
+
+
+def _px(f: float, n: int) -> int:
+    return min(n, max(0, math.floor(f * n + 0.5)))
+
+
+def crop(rgb: np.ndarray, box: Box) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = _px(box[0], w), _px(box[1], h), _px(box[2], w), _px(box[3], h)
+    return rgb[y0:y1, x0:x1]
+
+
+def reduce_for_rotation(rgb: np.ndarray, max_side: int = 512) -> np.ndarray:
+    """Average k x k blocks, k = floor(long side / max_side), so a rotation does not alias."""
+    h, w = rgb.shape[:2]
+    k = max(1, max(h, w) // max_side)
+    if k == 1:
+        return rgb
+    hh, ww = h // k * k, w // k * k
+    blocks = rgb[:hh, :ww].reshape(hh // k, k, ww // k, k, 3).astype(np.uint32)
+    return ((blocks.sum(axis=(1, 3)) + (k * k) // 2) // (k * k)).astype(np.uint8)
+
+
+def rotate_bilinear(rgb: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate counter-clockwise by ``angle`` degrees about the centre, same frame size.
+
+    Output pixel (x, y) (centre at x + 0.5, y + 0.5) samples the input at the
+    point rotated back by ``angle``; bilinear weights, coordinates clamped to
+    the image, so the corners repeat edge pixels instead of a fill colour (the
+    variants using a rotation crop those corners away anyway).
+    """
+    h, w = rgb.shape[:2]
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    cx, cy = w / 2, h / 2
+    xs = np.arange(w, dtype=np.float64) + 0.5 - cx
+    ys = np.arange(h, dtype=np.float64) + 0.5 - cy
+    X, Y = np.meshgrid(xs, ys)
+    # Counter-clockwise on screen (y down): source = R(-angle) applied to dest.
+    sx = c * X - s * Y + cx - 0.5
+    sy = s * X + c * Y + cy - 0.5
+    sx = np.clip(sx, 0, w - 1)
+    sy = np.clip(sy, 0, h - 1)
+    x0 = np.minimum(np.floor(sx).astype(np.int64), w - 2 if w > 1 else 0)
+    y0 = np.minimum(np.floor(sy).astype(np.int64), h - 2 if h > 1 else 0)
+    fx = (sx - x0)[..., None]
+    fy = (sy - y0)[..., None]
+    x1 = np.minimum(x0 + 1, w - 1)
+    y1 = np.minimum(y0 + 1, h - 1)
+    img = rgb.astype(np.float64)
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bot = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    return np.floor(top * (1 - fy) + bot * fy + 0.5).astype(np.uint8)
+
+
+def render(rgb: np.ndarray, variant: Variant) -> np.ndarray:
+    """The pixels a variant hashes."""
+    if variant.angle:
+        rgb = rotate_bilinear(reduce_for_rotation(rgb), variant.angle)
+    return crop(rgb, variant.box)
+
+
+# --- border trimming -----------------------------------------------------------------
+
+#: A pixel belongs to a border if every channel is within this of the edge colour.
+TRIM_TOLERANCE = 24
+#: A line (row or column) is border-coloured if this share of its pixels are.
+TRIM_LINE_SHARE = 0.95
+#: A border may hold a caption: it ends at the last border-coloured line such
+#: that at least this share of the lines from the edge up to it are border-coloured.
+TRIM_BAND_SHARE = 0.5
+#: Never trim more than this share of a dimension from one edge.
+TRIM_MAX_SHARE = 0.4
+
+
+def _edge_run(lines: np.ndarray, limit: int) -> int:
+    """How many leading lines of ``lines`` (n, m, 3) form a border band."""
+    if limit < 1:
+        return 0
+    ref = np.median(lines[0], axis=0).astype(np.int16)
+
+    def solid_lines(block: np.ndarray) -> np.ndarray:
+        near = (np.abs(block.astype(np.int16) - ref) <= TRIM_TOLERANCE).all(axis=2)
+        return near.mean(axis=1) >= TRIM_LINE_SHARE
+
+    if not solid_lines(lines[:1])[0]:  # the common case: no border at all
+        return 0
+    solid = solid_lines(lines[:limit])
+    ok = solid & (np.cumsum(solid) >= TRIM_BAND_SHARE * np.arange(1, limit + 1))
+    return int(np.flatnonzero(ok)[-1]) + 1
+
+
+def trim_box(rgb: np.ndarray) -> tuple[int, int, int, int]:
+    """Pixel box (x0, y0, x1, y1) left after removing solid borders and caption bars.
+
+    From each edge inward: the edge colour is the per-channel median of the
+    outermost line; a line is border-coloured if at least
+    :data:`TRIM_LINE_SHARE` of its pixels are within :data:`TRIM_TOLERANCE` of
+    it on every channel; the band ends at the last border-coloured line that
+    keeps the band at least :data:`TRIM_BAND_SHARE` border-coloured (so the
+    text of a caption bar does not stop it), and at most
+    :data:`TRIM_MAX_SHARE` of the dimension.  Top, bottom, left, right in that
+    order on the box left so far, twice (so that a letterbox inside a
+    pillarbox goes too).  Blurred fills are not trimmed: the centred query
+    crops catch them.
+    """
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = 0, 0, w, h
+    for _ in range(2):
+        limit = int((y1 - y0) * TRIM_MAX_SHARE)
+        box = rgb[y0:y1, x0:x1]
+        top = _edge_run(box, limit)
+        bottom = _edge_run(box[::-1], limit)
+        y0, y1 = y0 + top, y1 - bottom
+        limit = int((x1 - x0) * TRIM_MAX_SHARE)
+        cols = rgb[y0:y1, x0:x1].transpose(1, 0, 2)
+        left = _edge_run(cols, limit)
+        right = _edge_run(cols[::-1], limit)
+        x0, x1 = x0 + left, x1 - right
+        if min(x1 - x0, y1 - y0) < 8:
+            return (0, 0, w, h)
+    return (x0, y0, x1, y1)
+
+
+# --- hashing ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VariantHash:
+    """One hash of a group: which variant, its 256-bit code, its PDQ quality."""
+
+    variant: str
+    code: np.ndarray  # (32,) uint8, MSB-first: bytes(code).hex() is the PDQ hex
+    quality: int
+    primary: bool
+
+    @property
+    def hex(self) -> str:
+        return bytes(self.code).hex()
+
+
+@dataclass(frozen=True)
+class HashGroup:
+    """All the hashes of one image; every one of them stands for that image."""
+
+    hashes: tuple[VariantHash, ...]
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def __iter__(self):
+        return iter(self.hashes)
+
+    @property
+    def codes(self) -> np.ndarray:
+        return np.stack([h.code for h in self.hashes]) if self.hashes else np.zeros((0, 32), np.uint8)
+
+    @property
+    def primary(self) -> np.ndarray:
+        return np.array([h.primary for h in self.hashes], dtype=bool)
+
+    def records(self) -> list[dict]:
+        """Plain records (variant, pdq hex, quality) for storage and the wire."""
+        return [{"variant": h.variant, "pdq": h.hex, "quality": h.quality} for h in self.hashes]
+
+
+def _hash_variants(rgb: np.ndarray, variants: Iterable[Variant], min_quality: int) -> HashGroup:
+    out: list[VariantHash] = []
+    rotated: dict[float, np.ndarray] = {}
+    for v in variants:
+        if v.angle:
+            if v.angle not in rotated:
+                rotated[v.angle] = rotate_bilinear(reduce_for_rotation(rgb), v.angle)
+            pixels = crop(rotated[v.angle], v.box)
+        else:
+            pixels = crop(rgb, v.box)
+        if min(pixels.shape[:2]) < pdq.MIN_HASHABLE_DIM:
+            continue
+        if v.dihedral:
+            codes, quality = pdq.hash_rgb_dihedral(pixels)
+            names = [v.name if i == 0 else f"{v.name}/{n}" for i, n in enumerate(pdq.DIHEDRAL_NAMES)]
+        else:
+            code, quality = pdq.hash_rgb(pixels)
+            codes, names = code[None], [v.name]
+        if quality < min_quality:
+            continue
+        out.extend(VariantHash(n, c, quality, v.primary) for n, c in zip(names, codes))
+    return HashGroup(tuple(out))
+
+
+# --- the strategy --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Which variants a submission and an upload are hashed on, and the thresholds.
+
+    A query hash and a bank hash match when their Hamming distance is at most
+    ``primary_threshold`` if both are primary (the full frame, its dihedral
+    turns), else at most ``secondary_threshold``.
+    """
+
+    name: str
+    bank: tuple[Variant, ...]
+    query: tuple[Variant, ...]
+    trim_query: bool = True
+    trim_bank: bool = True
+    primary_threshold: int = pdq.DEFAULT_THRESHOLD
+    secondary_threshold: int = pdq.DEFAULT_THRESHOLD
+    min_quality: int = pdq.MIN_QUALITY
+    #: A trimmed box is used only if it removes at least this share of a side.
+    min_trim_share: float = 0.02
+
+    def bank_group(self, rgb: np.ndarray) -> HashGroup:
+        """Hashes to store for a submitted image (variants of quality < ``min_quality`` dropped).
+
+        The trimmed frame is stored too when trimming removes something: an
+        image whose own edge is a uniform band (a sky, a wall) loses that band
+        when a border of the same colour is added and trimmed away again.
+        """
+        group = _hash_variants(rgb, self.bank, self.min_quality)
+        return self._with_trim(group, rgb) if self.trim_bank else group
+
+    def query_group(self, rgb: np.ndarray) -> HashGroup:
+        """Hashes to look up for an upload."""
+        group = _hash_variants(rgb, self.query, self.min_quality)
+        return self._with_trim(group, rgb) if self.trim_query else group
+
+    def _with_trim(self, group: HashGroup, rgb: np.ndarray) -> HashGroup:
+        h, w = rgb.shape[:2]
+        x0, y0, x1, y1 = trim_box(rgb)
+        if max(x0 / w, y0 / h, (w - x1) / w, (h - y1) / h) < self.min_trim_share:
+            return group
+        code, quality = pdq.hash_rgb(rgb[y0:y1, x0:x1])
+        if quality < self.min_quality:
+            return group
+        return HashGroup(group.hashes + (VariantHash("trim", code, quality, False),))
+
+    def thresholds(self, query: HashGroup, bank: HashGroup) -> np.ndarray:
+        """(len(query), len(bank)) thresholds for every pair."""
+        both = query.primary[:, None] & bank.primary[None, :]
+        return np.where(both, self.primary_threshold, self.secondary_threshold)
+
+
+def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances of packed codes: (n, 32) x (m, 32) -> (n, m) int."""
+    x = np.bitwise_xor(a[:, None, :], b[None, :, :])
+    return _POPCOUNT[x].sum(axis=-1, dtype=np.int32)
+
+
+@dataclass(frozen=True)
+class GroupMatch:
+    """The closest qualifying pair between an upload's hashes and an image's group."""
+
+    distance: int
+    threshold: int
+    query_variant: str
+    bank_variant: str
+
+
+def match_group(query: HashGroup, bank: HashGroup, strategy: Strategy) -> GroupMatch | None:
+    """Does the upload match this image?  The pair with the most room under its threshold."""
+    if not len(query) or not len(bank):
+        return None
+    d = hamming_matrix(query.codes, bank.codes)
+    t = strategy.thresholds(query, bank)
+    slack = d - t
+    i, j = np.unravel_index(int(np.argmin(slack)), slack.shape)
+    if slack[i, j] > 0:
+        return None
+    return GroupMatch(int(d[i, j]), int(t[i, j]), query.hashes[i].variant, bank.hashes[j].variant)
+
+
+def match_groups(query: HashGroup, bank: Sequence[HashGroup], strategy: Strategy) -> list[tuple[int, GroupMatch]]:
+    """Every image of ``bank`` (by position) that the upload matches, best first."""
+    hits = [(k, m) for k, g in enumerate(bank) if (m := match_group(query, g, strategy))]
+    return sorted(hits, key=lambda km: km[1].distance - km[1].threshold)
+
+
+# --- the default ---------------------------------------------------------------------------
+
+#: Measured on the 1,026-photo DEV set (benchmarks/results/robustness.md):
+#: - bank: the full frame, one-side crops of 8%, corner crops of 6% and 10%,
+#:   a centred 90% crop, +-4 degree rotations cropped to their centred 90%,
+#:   and the trimmed frame when trimming removes something (<= 17 hashes);
+#: - query: the full frame in its 8 dihedral turns (one PDQ computation), its
+#:   centred 90% and 80% crops, the trimmed frame (<= 4 PDQ computations, <= 11 codes).
+DEFAULT_STRATEGY = Strategy(
+    name="group-v1",
+    bank=(
+        Variant("full", primary=True),
+        *(crop_side(s, 0.08) for s in "lrtb"),
+        *(crop_corner(c, 0.06) for c in ("tl", "tr", "bl", "br")),
+        *(crop_corner(c, 0.10) for c in ("tl", "tr", "bl", "br")),
+        centre(0.90),
+        centre(0.90, +4),
+        centre(0.90, -4),
+    ),
+    query=(Variant("full", dihedral=True, primary=True), centre(0.90), centre(0.80)),
+    primary_threshold=52,
+    secondary_threshold=52,
+)
