@@ -265,3 +265,38 @@ def test_malformed_files_are_refused(rng, tmp_path):
 def test_bad_arguments_raise_value_error(call):
     with pytest.raises(ValueError):
         call(HashIndex(256))
+
+
+def test_searches_stay_exact_while_another_thread_writes(rng):
+    """Readers work on a snapshot: merges and compactions underneath never lose a stored match."""
+    import threading
+
+    ids, codes, queries = planted_bank(4_000, 32, [0, 31], rng)
+    index = HashIndex(256, tail_limit=300)
+    index.add(ids, codes)
+    want = [dict(zip(r.ids.tolist(), r.distances.tolist())) for r in index.search(queries, 31)]
+    stable = set().union(*want)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            for got, expected in zip(index.search(queries, 31), want):
+                if dict(zip(got.ids.tolist(), got.distances.tolist())) != expected:
+                    errors.append("a stored match was missed or changed")
+                    return
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    writer_rng = np.random.default_rng(7)
+    removable = [i for i in ids.tolist() if i not in stable]
+    try:
+        for step in range(12):  # adds past tail_limit (merges) and removes past a quarter (compactions)
+            new_ids = np.arange(step * 1_000, step * 1_000 + 400, dtype=np.int64) + 10**13
+            index.add(new_ids, writer_rng.integers(0, 256, (400, 32), dtype=np.uint8))
+            index.remove(np.array(removable[step * 250 : (step + 1) * 250], dtype=np.int64))
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert len(index) == 4_000 + 12 * 400 - min(12 * 250, len(removable))
