@@ -1,0 +1,58 @@
+// Test driver: runs the browser hashing modules under node on raw pixels and
+// bytes written by test_js_hashing.py, and prints the results as JSON.
+//
+//   node driver.mjs JOB.json
+//
+// JOB.json: {"pdq": [{file, offset, width, height, channels}], "md5": [{file, chunks: [sizes]}],
+//            "groups": {strategy: <dataclasses.asdict(Strategy)>, images: [{file, offset, width, height, channels}]},
+//            "primitives": [{op: crop|reduce|rotate|trim, image, box, angle, maxSide}]}
+import { readFileSync } from "node:fs";
+import { pdqHashDihedral } from "../../service/web/static/js/pdq.js";
+import { Md5 } from "../../service/web/static/js/md5.js";
+
+const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const files = new Map();
+function bytesOf(file) {
+  if (!files.has(file)) files.set(file, new Uint8Array(readFileSync(file)));
+  return files.get(file);
+}
+function pixels({ file, offset = 0, width, height, channels = 4 }) {
+  const data = bytesOf(file).subarray(offset, offset + width * height * channels);
+  return { data, width, height };
+}
+
+const out = {};
+if (job.pdq) {
+  out.pdq = job.pdq.map((item) => {
+    const { hexes, quality } = pdqHashDihedral(pixels(item));
+    return { hexes, quality };
+  });
+}
+if (job.md5) {
+  out.md5 = job.md5.map(({ file, chunks }) => {
+    const bytes = bytesOf(file);
+    const md5 = new Md5();
+    let at = 0;
+    for (const size of chunks) {
+      // Feed ArrayBuffers, as Blob.slice().arrayBuffer() gives them.
+      md5.update(bytes.slice(at, at + size).buffer);
+      at += size;
+    }
+    md5.update(bytes.subarray(at));
+    return md5.hex();
+  });
+}
+if (job.groups) {
+  const { bankGroup } = await import("../../service/web/static/js/group.js");
+  out.groups = job.groups.images.map((item) => bankGroup(pixels(item), job.groups.strategy));
+}
+if (job.primitives) {
+  const g = await import("../../service/web/static/js/group.js");
+  out.primitives = job.primitives.map(({ op, image, box, angle, maxSide }) => {
+    const img = pixels(image);
+    if (op === "trim") return { box: g.trimBox(img) };
+    const res = op === "crop" ? g.crop(img, box) : op === "reduce" ? g.reduceForRotation(img, maxSide) : g.rotateBilinear(img, angle);
+    return { width: res.width, height: res.height, data: Buffer.from(res.data.buffer, res.data.byteOffset, res.data.byteLength).toString("base64") };
+  });
+}
+process.stdout.write(JSON.stringify(out));
