@@ -8,18 +8,16 @@ and a background thread keeps following the change log.
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from . import metrics
 from .bank_index import BankIndex
 from .db.engine import make_engine, make_sessionmaker
 from .db.migrate import upgrade
-from .errors import error_body, install_error_handlers
-from .limits import BodyLimitMiddleware, BodyTooLarge
+from .errors import install_error_handlers
+from .limits import BodyLimitMiddleware
 from .routers import cases, health, match
 from .settings import Settings, get_settings
 
@@ -56,20 +54,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     install_error_handlers(app)
 
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(_request: Request, _error: BodyTooLarge) -> JSONResponse:
-        return JSONResponse(error_body("payload_too_large", "The request body is too large."), status_code=413)
-
-    @app.middleware("http")
-    async def _measure(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        metrics.REQUESTS.labels(name, request.method, str(response.status_code)).inc()
-        metrics.LATENCY.labels(name).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(metrics.MeasureMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=JSON_BODY_LIMIT,

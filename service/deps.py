@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
@@ -31,6 +32,13 @@ def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed if the route returns, rolled back if it raises."""
     with request.app.state.sessions() as session, session.begin():
         yield session
+
+
+#: The request's session. ``scope="function"`` commits when the route returns and *before* the
+#: response is sent: an acknowledged case is a committed case, and a failed commit is an error
+#: answer, never a 201 for data that is not there (FastAPI's default runs the exit code after
+#: the response has gone out).
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_index(request: Request) -> BankIndex:
@@ -99,8 +107,8 @@ def platform_with(scope: str) -> Callable[..., ApiKey]:
     """A dependency: the calling platform's key, which must carry ``scope``."""
 
     def require(
+        session: DbSession,
         authorization: str = Header(default="", max_length=300, description="Bearer <API key>"),
-        session: Session = Depends(get_session),
     ) -> ApiKey:
         key = api_keys.authenticate(session, _bearer(authorization))
         if key is None:

@@ -2,7 +2,13 @@
 
 A hostile client can send a gigabyte of JSON or a chunked body with no
 Content-Length; both are cut off at the limit with a 413, before the
-application sees them.
+application has read more than the limit.
+
+Past the limit the application is told the client went away (``http.disconnect``)
+rather than handed an exception: an exception raised from ``receive`` gets
+wrapped on its way (task groups, FastAPI's body parsing) and would come out
+as a 400 or a 500. Whatever the application then answers is dropped and
+replaced by the 413.
 """
 
 from __future__ import annotations
@@ -12,10 +18,6 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_body
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodyLimitMiddleware:
@@ -32,28 +34,36 @@ class BodyLimitMiddleware:
             await _reject(send, limit)
             return
         seen = 0
+        over = False
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge
+                    over = True
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if over:
+                return  # the answer to a cut-off body is the 413 below, whatever the app made of it
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _reject(send, limit)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await _reject(send, limit)
 
 
 async def _reject(send: Send, limit: int) -> None:

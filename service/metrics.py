@@ -7,6 +7,7 @@ the workers start, so ``/metrics`` adds up every worker's counters.
 from __future__ import annotations
 
 import os
+import time
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -28,6 +29,37 @@ LATENCY = Histogram(
 MATCHES = Counter("ncii_matches_total", "Bank hashes matched by platform queries", ["signal"])
 INDEX_SIZE = Gauge("ncii_index_hashes", "Hashes in this worker's index", multiprocess_mode="max")
 INDEX_SEQ = Gauge("ncii_index_seq", "Last change-log entry applied by this worker", multiprocess_mode="min")
+
+
+class MeasureMiddleware:
+    """Counts requests and times them per route template (never per URL: URLs carry case numbers).
+
+    Plain ASGI rather than ``BaseHTTPMiddleware``, which costs a task group per
+    request and wraps errors raised while the body is read.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(name, scope["method"], str(status)).inc()
+            LATENCY.labels(name).observe(time.perf_counter() - started)
 
 
 def render() -> tuple[bytes, str]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from sqlalchemy.orm import Session
 
 from ..bank import cases as bank_cases
 from ..db.models import Case
-from ..deps import as_utc, get_session, get_settings, open_case
+from ..deps import DbSession, as_utc, get_settings, open_case
 from ..errors import ApiError
 from ..schemas import CaseCreate, CaseCreated, CaseStatusOut, CaseWithdrawn, ItemResult, ItemStatusOut
 from ..settings import Settings
@@ -17,7 +16,7 @@ router = APIRouter(prefix="/v1/cases", tags=["cases (victims)"])
 
 @router.post("", status_code=201, response_model=CaseCreated)
 def submit_case(
-    body: CaseCreate, session: Session = Depends(get_session), settings: Settings = Depends(get_settings)
+    body: CaseCreate, session: DbSession, settings: Settings = Depends(get_settings)
 ) -> CaseCreated:
     """Open a case from hash groups and file digests. No account, no name, no IP kept.
 
@@ -51,7 +50,7 @@ def submit_case(
 
 
 @router.get("/{case_number}", response_model=CaseStatusOut)
-def case_status(case: Case = Depends(open_case), session: Session = Depends(get_session)) -> CaseStatusOut:
+def case_status(session: DbSession, case: Case = Depends(open_case)) -> CaseStatusOut:
     """The case's state and, per item, how often it matched and how many copies were removed."""
     case = session.get(Case, case.id)
     items = bank_cases.case_status(session, case)
@@ -67,7 +66,7 @@ def case_status(case: Case = Depends(open_case), session: Session = Depends(get_
 
 
 @router.delete("/{case_number}", response_model=CaseWithdrawn)
-def withdraw_case(case: Case = Depends(open_case), session: Session = Depends(get_session)) -> CaseWithdrawn:
+def withdraw_case(session: DbSession, case: Case = Depends(open_case)) -> CaseWithdrawn:
     """Withdraw the case: its hashes stop matching everywhere within seconds."""
     case = session.get(Case, case.id)
     count = bank_cases.withdraw_case(session, case)

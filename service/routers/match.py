@@ -23,7 +23,7 @@ from matcher.signals import get_signal
 
 from ..bank_index import BankIndex
 from ..db.models import ApiKey, BankHash, Case, MatchEvent
-from ..deps import get_index, get_session, get_settings, platform_with
+from ..deps import DbSession, get_index, get_settings, platform_with
 from ..errors import ApiError
 from ..schemas import MatchOut, MatchRequest, MatchResponse, QueryResult
 from ..settings import Settings
@@ -93,8 +93,8 @@ def _search(
 @router.post("", response_model=MatchResponse)
 def match_hashes(
     body: MatchRequest,
+    session: DbSession,
     key: ApiKey = Depends(platform_with("match")),
-    session: Session = Depends(get_session),
     index: BankIndex = Depends(get_index),
     settings: Settings = Depends(get_settings),
 ) -> MatchResponse:
@@ -122,10 +122,10 @@ def match_hashes(
 
 @router.post("/image", response_model=MatchResponse)
 async def match_image(
+    session: DbSession,
     file: UploadFile = File(description="The upload to check. Hashed in memory and discarded."),
     content_ref: str | None = Form(None, max_length=256),
     key: ApiKey = Depends(platform_with("match")),
-    session: Session = Depends(get_session),
     index: BankIndex = Depends(get_index),
     settings: Settings = Depends(get_settings),
 ) -> MatchResponse:

@@ -1,0 +1,98 @@
+"""Helpers shared by the service tests: random hashes, request bodies, direct database access."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from service.auth import api_keys
+from service.bank import changes
+from service.db.engine import transaction
+from service.db.models import Platform
+
+
+def random_pdq() -> str:
+    return secrets.token_hex(32)
+
+
+def flip_bits(hex_code: str, n: int) -> str:
+    """The code with its first ``n`` bits flipped (Hamming distance ``n``)."""
+    value = int(hex_code, 16) ^ (((1 << n) - 1) << (len(hex_code) * 4 - n))
+    return f"{value:0{len(hex_code)}x}"
+
+
+def image_item(*codes: str, quality: int | None = 90, label: str | None = None) -> dict:
+    item = {"kind": "image", "hashes": [{"signal": "pdq", "hash": c, "quality": quality} for c in codes]}
+    if label is not None:
+        item["label"] = label
+    return item
+
+
+def file_item(md5: str) -> dict:
+    return {"kind": "file", "hashes": [{"signal": "md5", "hash": md5}]}
+
+
+def submit(client, *items: dict) -> dict:
+    response = client.post("/v1/cases", json={"items": list(items)})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def pin_headers(case: dict, pin: str | None = None) -> dict[str, str]:
+    return {"X-Case-PIN": pin if pin is not None else case["pin"]}
+
+
+def create_platform(app, name: str, scopes: tuple[str, ...] = ("match",)) -> str:
+    """Register a platform straight in the database; returns its API key."""
+    with transaction(app.state.sessions) as session:
+        platform = Platform(name=name)
+        session.add(platform)
+        issued = api_keys.issue_key(session, platform, scopes)
+    return issued.token
+
+
+def catch_up(app) -> None:
+    """Make this app's index current with the database now (instead of waiting for its poll)."""
+    app.state.index.catch_up()
+
+
+def match(client, headers, *queries: dict):
+    return client.post("/v1/match", json={"queries": list(queries)}, headers=headers)
+
+
+def pdq_query(code: str, content_ref: str | None = None, quality: int | None = None) -> dict:
+    query = {"signal": "pdq", "hash": code}
+    if content_ref is not None:
+        query["content_ref"] = content_ref
+    if quality is not None:
+        query["quality"] = quality
+    return query
+
+
+def matched_ids(response) -> list[list[int]]:
+    assert response.status_code == 200, response.text
+    return [[m["hash_id"] for m in r["matches"]] for r in response.json()["results"]]
+
+
+def eventually(condition: Callable[[], bool], within: float, step: float = 0.02) -> bool:
+    """True as soon as ``condition()`` holds, False if it still does not after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+
+
+def count(app, column_or_model, *where) -> int:
+    with app.state.sessions() as session:
+        return session.scalar(select(func.count()).select_from(column_or_model).where(*where)) or 0
+
+
+def latest_seq(app) -> int:
+    with app.state.sessions() as session:
+        return changes.latest_seq(session)

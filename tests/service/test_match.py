@@ -1,0 +1,279 @@
+"""Platforms: API keys, /v1/match by hash and /v1/match/image, match events, on every backend."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from sqlalchemy import select, text
+
+from matcher.hashing import hash_file
+from service.db.models import ApiKey, AuditEntry, MatchEvent, Platform
+
+from ..conftest import FIXTURES
+from .helpers import (
+    catch_up,
+    count,
+    create_platform,
+    file_item,
+    flip_bits,
+    image_item,
+    match,
+    matched_ids,
+    pdq_query,
+    pin_headers,
+    random_pdq,
+    submit,
+)
+
+JPEG = (FIXTURES / "pdq" / "rgb.jpeg").read_bytes()
+
+
+def _error_code(response) -> str:
+    return response.json()["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer nonsense", "Basic dXNlcjpwYXNz", "Bearer ncii_abc_def", "Bearer " + "x" * 250],
+)
+def test_a_valid_key_is_required(client, platform_key, authorization):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = match(client, headers, pdq_query(random_pdq()))
+    assert response.status_code == 401
+    assert _error_code(response) == "api_key_invalid"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_wrong_secret_for_a_real_key_id_is_refused(client, platform_key):
+    prefix, key_id, secret = platform_key.split("_", 2)
+    forged = f"{prefix}_{key_id}_{'A' * len(secret)}"
+    assert match(client, {"Authorization": f"Bearer {forged}"}, pdq_query(random_pdq())).status_code == 401
+
+
+def test_scope_is_enforced(client):
+    key = create_platform(client.app, "feed-only", ("exchange.read",))
+    response = match(client, {"Authorization": f"Bearer {key}"}, pdq_query(random_pdq()))
+    assert response.status_code == 403
+    assert _error_code(response) == "api_key_scope"
+
+
+def test_a_revoked_platform_is_refused(client, platform_key, platform):
+    assert match(client, platform, pdq_query(random_pdq())).status_code == 200
+    from service.auth.api_keys import revoke_platform
+    from service.db.engine import transaction
+
+    with transaction(client.app.state.sessions) as session:
+        assert revoke_platform(session, session.scalar(select(Platform))) == 1
+    assert match(client, platform, pdq_query(random_pdq())).status_code == 401
+
+
+def test_keys_are_stored_hashed(client, platform_key):
+    secret = platform_key.split("_", 2)[2]
+    with client.app.state.sessions() as session:
+        key = session.scalar(select(ApiKey))
+        assert key.secret_hash != secret and len(key.secret_hash) == 64
+        for table in ("api_keys", "platforms", "audit_log"):
+            for row in session.execute(text(f"SELECT * FROM {table}")):
+                assert secret not in repr(tuple(row)) and platform_key not in repr(tuple(row))
+
+
+def test_match_by_hash_with_per_query_statuses(client, platform):
+    near, exact_md5 = random_pdq(), "0f" * 16
+    case = submit(client, image_item(near), file_item(exact_md5))
+    catch_up(client.app)
+    queries = [
+        pdq_query(flip_bits(near, 20), "upload-1"),  # near copy: matches at distance 20
+        pdq_query(flip_bits(near, 40), "upload-2"),  # too far
+        pdq_query("zz" * 32, "upload-3"),  # invalid
+        pdq_query(near, "upload-4", quality=10),  # too plain to check
+        {"signal": "md5", "hash": exact_md5, "content_ref": "upload-5"},
+        {"signal": "nope", "hash": "ab"},
+        {"signal": "md5", "hash": "00" * 16},
+    ]
+    response = match(client, platform, *queries)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == list(range(len(queries)))
+    assert [r["status"] for r in results] == ["checked", "checked", "invalid", "skipped", "checked", "invalid", "checked"]
+    assert [r["code"] for r in results] == [None, None, "hash_malformed", "quality_too_low", None, "signal_unknown", None]
+    assert [r["content_ref"] for r in results][:5] == ["upload-1", "upload-2", "upload-3", "upload-4", "upload-5"]
+    first = results[0]["matches"]
+    assert len(first) == 1
+    assert first[0]["distance"] == 20 and first[0]["signal"] == "pdq" and first[0]["case_status"] == "active"
+    assert results[1]["matches"] == [] and results[6]["matches"] == []
+    assert results[4]["matches"][0]["distance"] == 0 and results[4]["matches"][0]["signal"] == "md5"
+
+    # Each match is a match event with the platform's content reference (for the review queue).
+    with client.app.state.sessions() as session:
+        events = session.scalars(select(MatchEvent).order_by(MatchEvent.id)).all()
+        assert sorted((e.content_ref, e.signal, e.distance, e.query_kind) for e in events) == [
+            ("upload-1", "pdq", 20, "hash"),
+            ("upload-5", "md5", 0, "hash"),
+        ]
+        assert {e.review_status for e in events} == {"pending"}
+    status = client.get(f"/v1/cases/{case['case_number']}", headers=pin_headers(case)).json()
+    assert status["matches"] == 2
+
+
+def test_a_mirrored_upload_matches_the_upright_picture(client, platform):
+    # (The bridge photo: matcher's dihedral hashes are off for some small square images.)
+    photo = Image.open(FIXTURES / "pdq" / "bridge-1-original.jpg")
+    pdq = hash_file(FIXTURES / "pdq" / "bridge-1-original.jpg", ("pdq",)).hashes["pdq"]
+    submit(client, image_item(str(pdq), quality=pdq.quality))
+    catch_up(client.app)
+    mirrored = io.BytesIO()
+    photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored, "JPEG", quality=90)
+    response = client.post("/v1/match/image", files={"file": ("m.jpg", mirrored.getvalue(), "image/jpeg")}, headers=platform)
+    assert response.status_code == 200, response.text
+    assert [m["signal"] for m in response.json()["results"][0]["matches"]] == ["pdq"]
+
+
+def test_a_full_batch_of_1000_queries(client, platform, settings):
+    codes = [random_pdq() for _ in range(50)]
+    submit(client, *[image_item(c) for c in codes])
+    catch_up(client.app)
+    queries = [pdq_query(codes[i % 50] if i % 20 == 0 else random_pdq(), f"u{i}") for i in range(settings.max_match_queries)]
+    found = matched_ids(match(client, platform, *queries))
+    assert len(found) == 1000
+    assert [bool(f) for f in found] == [i % 20 == 0 for i in range(1000)]
+    assert count(client.app, MatchEvent) == 50
+
+    too_many = match(client, platform, *queries, pdq_query(random_pdq()))
+    assert too_many.status_code == 422 and _error_code(too_many) == "match_too_many_queries"
+    empty = match(client, platform)
+    assert empty.status_code == 422 and _error_code(empty) == "request_invalid"
+
+
+def test_withdrawn_hashes_stop_matching_before_the_index_catches_up(tmp_path, database_url):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    from .conftest import make_settings
+
+    # This worker never polls: only the database can stop the match.
+    app = create_app(make_settings(tmp_path / "data", database_url, index_poll_seconds=3600))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = {"Authorization": f"Bearer {create_platform(app, 'p')}"}
+        code = random_pdq()
+        case = submit(client, image_item(code))
+        assert matched_ids(match(client, headers, pdq_query(code))) == [[]]  # not in the index yet
+        catch_up(app)
+        assert len(matched_ids(match(client, headers, pdq_query(code)))[0]) == 1
+        assert client.delete(f"/v1/cases/{case['case_number']}", headers=pin_headers(case)).status_code == 200
+        assert app.state.index.size() == 1  # the index still has it ...
+        assert matched_ids(match(client, headers, pdq_query(code))) == [[]]  # ... the answer does not
+        assert count(app, MatchEvent) == 1
+
+
+def test_match_image_hashes_in_memory_and_matches(client, platform):
+    hashes = hash_file(JPEG, ("md5", "pdq"))
+    pdq = hashes.hashes["pdq"]
+    submit(client, image_item(str(pdq), quality=pdq.quality))
+    catch_up(client.app)
+    response = client.post(
+        "/v1/match/image", files={"file": ("whatever.jpg", JPEG, "image/jpeg")}, data={"content_ref": "post-77"},
+        headers=platform,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert result["status"] == "checked" and result["content_ref"] == "post-77"
+    assert [(m["signal"], m["distance"]) for m in result["matches"]] == [("pdq", 0)]
+    # A re-encoded copy still matches.
+    recoded = io.BytesIO()
+    Image.open(io.BytesIO(JPEG)).save(recoded, "JPEG", quality=60)
+    again = client.post("/v1/match/image", files={"file": ("c.jpg", recoded.getvalue(), "image/jpeg")}, headers=platform)
+    assert again.json()["results"][0]["matches"]
+    with client.app.state.sessions() as session:
+        events = session.scalars(select(MatchEvent)).all()
+        assert [(e.query_kind, e.content_ref) for e in events] == [("image", "post-77"), ("image", None)]
+    assert count(client.app, AuditEntry) == 1  # the case; a match is an event, not a state change
+
+
+def test_match_image_exact_md5_for_any_file(client, platform):
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20
+    import hashlib
+
+    submit(client, file_item(hashlib.md5(video).hexdigest()))
+    catch_up(client.app)
+    response = client.post("/v1/match/image", files={"file": ("v.mp4", video, "video/mp4")}, headers=platform)
+    assert response.status_code == 200, response.text
+    assert [m["signal"] for m in response.json()["results"][0]["matches"]] == ["md5"]
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _bomb_png() -> bytes:
+    """A tiny PNG whose header claims 100,000 x 100,000 pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        (b"", "image_empty"),
+        (b"this is not a picture, it is text\n" * 10, "image_not_an_image"),
+        (JPEG[: len(JPEG) // 3], "image_corrupt"),
+        (_bomb_png(), "image_too_large"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 100, None),
+        (b"GIF89a" + b"\xff" * 50, None),
+    ],
+    ids=["empty", "text", "truncated-jpeg", "bomb-png", "jpeg-header-only", "broken-gif"],
+)
+def test_hostile_uploads_are_refused_with_json_errors(client, platform, payload, expected):
+    response = client.post("/v1/match/image", files={"file": ("x.jpg", payload, "image/jpeg")}, headers=platform)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    code = response.json()["error"]["code"]
+    if expected is not None:
+        assert code == expected
+    assert code
+
+
+def test_match_image_requests_that_are_not_uploads(client, platform):
+    no_file = client.post("/v1/match/image", data={"content_ref": "x"}, headers=platform)
+    assert no_file.status_code == 422 and _error_code(no_file) == "request_invalid"
+    as_json = client.post("/v1/match/image", json={"file": "AAAA"}, headers=platform)
+    assert 400 <= as_json.status_code < 500 and _error_code(as_json)
+    unauthorised = client.post("/v1/match/image", files={"file": ("x.jpg", JPEG, "image/jpeg")})
+    assert unauthorised.status_code == 401
+
+
+def test_oversize_upload_is_413(tmp_path, database_url):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    from .conftest import make_settings
+
+    app = create_app(make_settings(tmp_path / "data", database_url, max_upload_bytes=20_000))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = {"Authorization": f"Bearer {create_platform(app, 'p')}"}
+        big = JPEG + b"\x00" * 100_000  # over the limit and its multipart allowance
+        response = client.post("/v1/match/image", files={"file": ("x.jpg", big, "image/jpeg")}, headers=headers)
+        assert response.status_code == 413 and _error_code(response) == "payload_too_large"
+        # Over the image limit but within the multipart allowance: refused by the route.
+        response = client.post("/v1/match/image", files={"file": ("x.jpg", JPEG[:30_000], "image/jpeg")}, headers=headers)
+        assert response.status_code == 413 and _error_code(response) == "payload_too_large"
+
+        def chunks():
+            for _ in range(200):
+                yield b"\x00" * 1024
+
+        chunked = client.post(
+            "/v1/match/image", content=chunks(),
+            headers={**headers, "Content-Type": "multipart/form-data; boundary=xyz"},
+        )
+        assert chunked.status_code == 413 and _error_code(chunked) == "payload_too_large"
