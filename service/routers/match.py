@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -134,8 +135,10 @@ async def match_image(
     await file.close()
     if len(data) > settings.max_upload_bytes:
         raise ApiError(413, "payload_too_large", f"Images up to {settings.max_upload_bytes} bytes are checked.")
-    result = hash_file(
-        data, ("md5", "pdq"), dihedral=True, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_upload_pixels
+    # Decoding and hashing take milliseconds of CPU: off the event loop.
+    result = await run_in_threadpool(
+        hash_file, data, ("md5", "pdq"), dihedral=True, max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_upload_pixels,
     )
     del data  # the image bytes go no further than this function
     if result.error is not None:
@@ -150,6 +153,6 @@ async def match_image(
         else:
             checked.code = "quality_too_low"
             checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"
-    found = _search(queries, index, session, key, "image")
+    found = await run_in_threadpool(_search, queries, index, session, key, "image")
     checked.matches = found.get(0, [])
     return MatchResponse(results=[checked])
