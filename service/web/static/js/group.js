@@ -249,15 +249,12 @@ export function trimBox(image) {
 
 // --- hashing ----------------------------------------------------------------------------
 
-/** PDQ of a pixel rectangle of `image`, fed row by row (no copy of the crop). */
-function hashRect(image, x0, y0, x1, y1, dihedral) {
+/** Rows y0 .. y1 - 1 of `image`, full width, through PDQ's row pass. */
+function rowPass(image, y0, y1) {
   const ch = channelsOf(image);
-  const acc = new PdqAccumulator(x1 - x0, y1 - y0);
   const rowBytes = image.width * ch;
-  for (let y = y0; y < y1; y++) {
-    acc.update(image.data.subarray(y * rowBytes + x0 * ch, y * rowBytes + x1 * ch), 1);
-  }
-  return dihedral ? acc.digestDihedral() : acc.digest();
+  const acc = new PdqAccumulator(image.width, y1 - y0);
+  return acc.update(image.data.subarray(y0 * rowBytes, y1 * rowBytes), y1 - y0);
 }
 
 /**
@@ -265,45 +262,62 @@ function hashRect(image, x0, y0, x1, y1, dihedral) {
  * parseStrategy): a list of `{variant, pdq, quality, primary}` records in the
  * order Python's Strategy.bank_group makes them (variants of quality below the
  * strategy's minimum are dropped). `onVariant(done, total)` reports progress.
+ *
+ * Crops that share their rows share one row pass (PDQ's costly full-resolution
+ * step): the default strategy's 14 full-resolution crops need 8 passes.
  */
 export function bankGroup(image, strategyJson, { onVariant } = {}) {
-  const strategy = strategyJson && Object.isFrozen(strategyJson) && strategyJson.minQuality !== undefined
-    ? strategyJson
-    : parseStrategy(strategyJson);
-  const out = [];
+  const strategy = parseStrategy(strategyJson);
+  const jobs = []; // {order, source, box, name, dihedral, primary}
   const rotated = new Map();
-  const total = strategy.bank.length;
-  strategy.bank.forEach((v, index) => {
+  strategy.bank.forEach((v, order) => {
     let source = image;
     if (v.angle) {
       if (!rotated.has(v.angle)) rotated.set(v.angle, rotateBilinear(reduceForRotation(image), v.angle));
       source = rotated.get(v.angle);
     }
-    const [x0, y0, x1, y1] = cropBox(v.box, source.width, source.height);
-    if (Math.min(x1 - x0, y1 - y0) >= MIN_HASHABLE_DIM) {
-      if (v.dihedral) {
-        const { hexes, quality } = hashRect(source, x0, y0, x1, y1, true);
-        if (quality >= strategy.minQuality) {
-          hexes.forEach((hex, i) => {
-            const name = i === 0 ? v.name : `${v.name}/${DIHEDRAL_NAMES[i]}`;
-            out.push({ variant: name, pdq: hex, quality, primary: v.primary });
-          });
-        }
-      } else {
-        const { hex, quality } = hashRect(source, x0, y0, x1, y1, false);
-        if (quality >= strategy.minQuality) out.push({ variant: v.name, pdq: hex, quality, primary: v.primary });
-      }
+    const box = cropBox(v.box, source.width, source.height);
+    if (Math.min(box[2] - box[0], box[3] - box[1]) >= MIN_HASHABLE_DIM) {
+      jobs.push({ order, source, box, name: v.name, dihedral: v.dihedral, primary: v.primary });
     }
-    if (onVariant) onVariant(index + 1, total + (strategy.trimBank ? 1 : 0));
   });
   if (strategy.trimBank) {
     const { width: w, height: h } = image;
-    const [x0, y0, x1, y1] = trimBox(image);
+    const box = trimBox(image);
+    const [x0, y0, x1, y1] = box;
     if (Math.max(x0 / w, y0 / h, (w - x1) / w, (h - y1) / h) >= strategy.minTrimShare) {
-      const { hex, quality } = hashRect(image, x0, y0, x1, y1, false);
-      if (quality >= strategy.minQuality) out.push({ variant: "trim", pdq: hex, quality, primary: false });
+      jobs.push({ order: strategy.bank.length, source: image, box, name: "trim", dihedral: false, primary: false });
     }
-    if (onVariant) onVariant(total + 1, total + 1);
   }
-  return out;
+  // One row pass per (source, first row, last row).
+  const passes = new Map();
+  const sources = [];
+  for (const job of jobs) {
+    if (!sources.includes(job.source)) sources.push(job.source);
+    const key = `${sources.indexOf(job.source)}:${job.box[1]}:${job.box[3]}`;
+    if (!passes.has(key)) passes.set(key, []);
+    passes.get(key).push(job);
+  }
+  const results = [];
+  let done = 0;
+  for (const group of passes.values()) {
+    const { source, box } = group[0];
+    const acc = rowPass(source, box[1], box[3]);
+    for (const job of group) {
+      const [x0, , x1] = job.box;
+      if (job.dihedral) {
+        const { hexes, quality } = acc.digestDihedral(x0, x1);
+        hexes.forEach((hex, i) => {
+          const variant = i === 0 ? job.name : `${job.name}/${DIHEDRAL_NAMES[i]}`;
+          results.push({ order: job.order, sub: i, record: { variant, pdq: hex, quality, primary: job.primary } });
+        });
+      } else {
+        const { hex, quality } = acc.digest(x0, x1);
+        results.push({ order: job.order, sub: 0, record: { variant: job.name, pdq: hex, quality, primary: job.primary } });
+      }
+      if (onVariant) onVariant(++done, jobs.length);
+    }
+  }
+  results.sort((a, b) => a.order - b.order || a.sub - b.sub);
+  return results.map((r) => r.record).filter((record) => record.quality >= strategy.minQuality);
 }

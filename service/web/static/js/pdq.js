@@ -130,6 +130,7 @@ export class PdqAccumulator {
       throw new RangeError("a strip must hold rows * width RGBA (or RGB) pixels");
     }
     if (this.row + rows > this.height) throw new RangeError("more rows than the image height");
+    this.reduced = null;
     if (this.tooSmall) {
       this.row += rows;
       return this;
@@ -160,23 +161,31 @@ export class PdqAccumulator {
     return this;
   }
 
-  /** The 16x16 DCT coefficients (row-major Float64Array) and the quality. */
-  coefficients() {
+  /**
+   * The 16x16 DCT coefficients (row-major Float64Array) and the quality.
+   * `x0`, `x1` hash only columns x0 .. x1 - 1: the row pass is per column, so
+   * one accumulator serves every crop of the same rows, exactly as if the crop
+   * had been fed on its own (the hash groups use this).
+   */
+  coefficients(x0 = 0, x1 = this.width) {
     if (this.row !== this.height) throw new Error(`only ${this.row} of ${this.height} rows were given`);
-    if (this.tooSmall) return { coefficients: new Float64Array(DCT * DCT), quality: 0 };
-    const buffer = this._columns();
+    if (!(Number.isInteger(x0) && Number.isInteger(x1) && x0 >= 0 && x1 <= this.width && x0 < x1)) {
+      throw new RangeError("columns must satisfy 0 <= x0 < x1 <= width");
+    }
+    if (this.tooSmall || x1 - x0 < MIN_HASHABLE_DIM) return { coefficients: new Float64Array(DCT * DCT), quality: 0 };
+    const buffer = this._columns(x0, x1);
     return { coefficients: dct2(buffer), quality: quality(buffer) };
   }
 
   /** `{hex, quality}`: the 64-hex PDQ string (same bit order as Python) and quality 0-100. */
-  digest() {
-    const { coefficients, quality: q } = this.coefficients();
+  digest(x0 = 0, x1 = this.width) {
+    const { coefficients, quality: q } = this.coefficients(x0, x1);
     return { hex: toHex(bitsOf(coefficients)), quality: q };
   }
 
   /** `{hexes, names, quality}`: the 8 dihedral hashes in DIHEDRAL_NAMES order. */
-  digestDihedral() {
-    const { coefficients, quality: q } = this.coefficients();
+  digestDihedral(x0 = 0, x1 = this.width) {
+    const { coefficients, quality: q } = this.coefficients(x0, x1);
     return {
       hexes: dihedralCoefficients(coefficients).map((c) => toHex(bitsOf(c))),
       names: DIHEDRAL_NAMES,
@@ -184,12 +193,15 @@ export class PdqAccumulator {
     };
   }
 
-  // The column pass, luma folded in: 64 x 3W (float32-rounded) -> 64 x 64 float64.
-  _columns() {
+  // The column pass over columns x0 .. x1 - 1, luma folded in:
+  // 64 x 3W (float32-rounded) -> 64 x 64 float64.
+  _columns(x0, x1) {
     const { width, acc } = this;
-    const cols = axisOperator(width);
+    const cols = axisOperator(x1 - x0);
     const stride = width * 3;
-    const reduced = Float32Array.from(acc); // the float32 step of the Python side
+    // The float32 step of the Python side, done once per accumulator.
+    if (!this.reduced) this.reduced = Float32Array.from(acc);
+    const reduced = this.reduced;
     const out = new Float64Array(OUT * OUT);
     const w3 = new Float64Array(cols.band * 3);
     for (let k = 0; k < OUT; k++) {
@@ -197,7 +209,7 @@ export class PdqAccumulator {
       for (let s = 0; s < n; s++) {
         for (let c = 0; c < 3; c++) w3[s * 3 + c] = cols.weight[k * cols.band + s] * LUMA[c];
       }
-      const base = cols.start[k] * 3;
+      const base = (x0 + cols.start[k]) * 3;
       for (let r = 0; r < OUT; r++) {
         let sum = 0;
         const row = r * stride + base;
