@@ -17,11 +17,13 @@ so the operations are few and defined exactly below:
 
 * crop to an integer pixel box, given as fractions of the width and height,
   rounded with :func:`_px` (``floor(f * n + 0.5)``);
-* rotation (only for the ``rot*`` variants): the image is first reduced by an
-  integer factor ``k = max(1, floor(max(h, w) / 512))`` by averaging k x k
-  blocks (a remainder row or column is dropped), then resampled bilinearly
-  about its centre, pixel centres at ``i + 0.5``, coordinates clamped at the
-  edges (see :func:`rotate_bilinear`);
+* every variant except the full frame works on a copy reduced by an integer
+  factor ``k = max(1, floor(max(h, w) / 512))``, averaging k x k blocks
+  (:func:`reduce_to_working_size`); the full frame is PDQ of the original
+  pixels, equal to Meta's reference, so it interoperates with every PDQ bank;
+* rotation (only for the ``rot*`` variants): bilinear resampling about the
+  centre, pixel centres at ``i + 0.5``, coordinates clamped at the edges
+  (see :func:`rotate_bilinear`);
 * border trimming of queries (:func:`trim_box`): integer comparisons on pixels;
 * PDQ itself (:mod:`matcher.pdq`), whose Jarosz filter resamples any size.
 """
@@ -102,8 +104,13 @@ def crop(rgb: np.ndarray, box: Box) -> np.ndarray:
     return rgb[y0:y1, x0:x1]
 
 
-def reduce_for_rotation(rgb: np.ndarray, max_side: int = 512) -> np.ndarray:
-    """Average k x k blocks, k = floor(long side / max_side), so a rotation does not alias."""
+def reduce_to_working_size(rgb: np.ndarray, max_side: int = 512) -> np.ndarray:
+    """Average k x k blocks, k = floor(long side / max_side) (remainder lines dropped).
+
+    Every variant but the full frame is computed on this working copy: PDQ
+    reduces to 64x64 anyway, a rotation must not alias, and a 12-megapixel
+    upload would otherwise cost a full-resolution PDQ per variant.
+    """
     h, w = rgb.shape[:2]
     k = max(1, max(h, w) // max_side)
     if k == 1:
@@ -113,43 +120,48 @@ def reduce_for_rotation(rgb: np.ndarray, max_side: int = 512) -> np.ndarray:
     return ((blocks.sum(axis=(1, 3)) + (k * k) // 2) // (k * k)).astype(np.uint8)
 
 
-def rotate_bilinear(rgb: np.ndarray, angle: float) -> np.ndarray:
-    """Rotate counter-clockwise by ``angle`` degrees about the centre, same frame size.
+def rotate_bilinear(rgb: np.ndarray, angle: float, box: Box = FULL) -> np.ndarray:
+    """Rotate counter-clockwise by ``angle`` degrees about the centre, then crop to ``box``.
 
-    Output pixel (x, y) (centre at x + 0.5, y + 0.5) samples the input at the
-    point rotated back by ``angle``; bilinear weights, coordinates clamped to
-    the image, so the corners repeat edge pixels instead of a fill colour (the
-    variants using a rotation crop those corners away anyway).
+    The frame keeps the input's size.  Output pixel (x, y) (centre at
+    x + 0.5, y + 0.5) samples the input at the point rotated back by
+    ``angle``: ``sx = c*X - s*Y + w/2 - 0.5``, ``sy = s*X + c*Y + h/2 - 0.5``
+    with ``X = x + 0.5 - w/2``, ``Y = y + 0.5 - h/2``, ``c, s = cos, sin(angle)``;
+    coordinates clamped to the image (edge pixels repeat; the variants crop
+    those corners away anyway), bilinear weights in float64, rounded half up.
+    Only the pixels of ``box`` are computed.
     """
     h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = _px(box[0], w), _px(box[1], h), _px(box[2], w), _px(box[3], h)
     t = math.radians(angle)
     c, s = math.cos(t), math.sin(t)
-    cx, cy = w / 2, h / 2
-    xs = np.arange(w, dtype=np.float64) + 0.5 - cx
-    ys = np.arange(h, dtype=np.float64) + 0.5 - cy
+    xs = np.arange(x0, x1, dtype=np.float64) + 0.5 - w / 2
+    ys = np.arange(y0, y1, dtype=np.float64) + 0.5 - h / 2
     X, Y = np.meshgrid(xs, ys)
-    # Counter-clockwise on screen (y down): source = R(-angle) applied to dest.
-    sx = c * X - s * Y + cx - 0.5
-    sy = s * X + c * Y + cy - 0.5
-    sx = np.clip(sx, 0, w - 1)
-    sy = np.clip(sy, 0, h - 1)
-    x0 = np.minimum(np.floor(sx).astype(np.int64), w - 2 if w > 1 else 0)
-    y0 = np.minimum(np.floor(sy).astype(np.int64), h - 2 if h > 1 else 0)
-    fx = (sx - x0)[..., None]
-    fy = (sy - y0)[..., None]
-    x1 = np.minimum(x0 + 1, w - 1)
-    y1 = np.minimum(y0 + 1, h - 1)
-    img = rgb.astype(np.float64)
-    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
-    bot = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    sx = np.clip(c * X - s * Y + w / 2 - 0.5, 0, w - 1)
+    sy = np.clip(s * X + c * Y + h / 2 - 0.5, 0, h - 1)
+    ix = np.minimum(np.floor(sx).astype(np.intp), max(w - 2, 0))
+    iy = np.minimum(np.floor(sy).astype(np.intp), max(h - 2, 0))
+    fx = (sx - ix)[..., None]
+    fy = (sy - iy)[..., None]
+    ix1 = np.minimum(ix + 1, w - 1)
+    iy1 = np.minimum(iy + 1, h - 1)
+    flat = rgb.reshape(-1, 3)
+
+    def at(yy, xx):
+        return flat.take(yy * w + xx, axis=0).astype(np.float64)
+
+    top = at(iy, ix) * (1 - fx) + at(iy, ix1) * fx
+    bot = at(iy1, ix) * (1 - fx) + at(iy1, ix1) * fx
     return np.floor(top * (1 - fy) + bot * fy + 0.5).astype(np.uint8)
 
 
 def render(rgb: np.ndarray, variant: Variant) -> np.ndarray:
-    """The pixels a variant hashes."""
-    if variant.angle:
-        rgb = rotate_bilinear(reduce_for_rotation(rgb), variant.angle)
-    return crop(rgb, variant.box)
+    """The pixels a variant hashes (``rgb`` at full size; see :func:`reduce_to_working_size`)."""
+    if variant.primary:
+        return crop(rgb, variant.box)
+    work = reduce_to_working_size(rgb)
+    return rotate_bilinear(work, variant.angle, variant.box) if variant.angle else crop(work, variant.box)
 
 
 # --- border trimming -----------------------------------------------------------------
@@ -258,14 +270,14 @@ class HashGroup:
 
 def _hash_variants(rgb: np.ndarray, variants: Iterable[Variant], min_quality: int) -> HashGroup:
     out: list[VariantHash] = []
-    rotated: dict[float, np.ndarray] = {}
+    work = reduce_to_working_size(rgb)
     for v in variants:
-        if v.angle:
-            if v.angle not in rotated:
-                rotated[v.angle] = rotate_bilinear(reduce_for_rotation(rgb), v.angle)
-            pixels = crop(rotated[v.angle], v.box)
-        else:
+        if v.primary:
             pixels = crop(rgb, v.box)
+        elif v.angle:
+            pixels = rotate_bilinear(work, v.angle, v.box)
+        else:
+            pixels = crop(work, v.box)
         if min(pixels.shape[:2]) < pdq.MIN_HASHABLE_DIM:
             continue
         if v.dihedral:
@@ -319,11 +331,12 @@ class Strategy:
         return self._with_trim(group, rgb) if self.trim_query else group
 
     def _with_trim(self, group: HashGroup, rgb: np.ndarray) -> HashGroup:
-        h, w = rgb.shape[:2]
-        x0, y0, x1, y1 = trim_box(rgb)
+        work = reduce_to_working_size(rgb)
+        h, w = work.shape[:2]
+        x0, y0, x1, y1 = trim_box(work)
         if max(x0 / w, y0 / h, (w - x1) / w, (h - y1) / h) < self.min_trim_share:
             return group
-        code, quality = pdq.hash_rgb(rgb[y0:y1, x0:x1])
+        code, quality = pdq.hash_rgb(work[y0:y1, x0:x1])
         if quality < self.min_quality:
             return group
         return HashGroup(group.hashes + (VariantHash("trim", code, quality, False),))

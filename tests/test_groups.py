@@ -115,13 +115,14 @@ def test_trim_box_solid_borders_and_caption(photo):
     assert groups.trim_box(captioned) == (0, 60, w, 60 + h)
 
 
-def test_rotation_is_exact_for_zero_and_deterministic(photo):
+def test_rotation_is_exact_for_zero_and_crops_like_the_full_frame(photo):
     assert np.array_equal(groups.rotate_bilinear(photo, 0.0), photo)
-    assert np.array_equal(groups.rotate_bilinear(photo, 3.0), groups.rotate_bilinear(photo, 3.0))
+    box = groups.centre(0.9).box
+    assert np.array_equal(groups.rotate_bilinear(photo, 3.0, box), groups.crop(groups.rotate_bilinear(photo, 3.0), box))
 
 
 def test_reduce_for_rotation_averages_blocks():
     a = np.zeros((1030, 20, 3), np.uint8)
     a[1::2] = 255
-    r = groups.reduce_for_rotation(a)
+    r = groups.reduce_to_working_size(a)
     assert r.shape == (515, 10, 3) and int(r.max()) == 128
