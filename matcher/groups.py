@@ -264,8 +264,20 @@ class HashGroup:
         return np.array([h.primary for h in self.hashes], dtype=bool)
 
     def records(self) -> list[dict]:
-        """Plain records (variant, pdq hex, quality) for storage and the wire."""
-        return [{"variant": h.variant, "pdq": h.hex, "quality": h.quality} for h in self.hashes]
+        """Plain records (variant, pdq hex, quality, primary) for storage and the wire."""
+        return [{"variant": h.variant, "pdq": h.hex, "quality": h.quality, "primary": h.primary} for h in self.hashes]
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict]) -> "HashGroup":
+        """Inverse of :meth:`records`; ``primary`` defaults to "the full frame or one of its turns"."""
+        out = []
+        for r in records:
+            code = np.frombuffer(bytes.fromhex(r["pdq"]), dtype=np.uint8)
+            if code.size != pdq.HASH_BYTES:
+                raise ValueError(f"not a 256-bit PDQ hash: {r['pdq']!r}")
+            primary = r.get("primary", r["variant"] == "full" or r["variant"].startswith("full/"))
+            out.append(VariantHash(r["variant"], code, int(r.get("quality", 100)), bool(primary)))
+        return cls(tuple(out))
 
 
 def _hash_variants(rgb: np.ndarray, variants: Iterable[Variant], min_quality: int) -> HashGroup:
@@ -363,8 +375,9 @@ class GroupMatch:
     bank_variant: str
 
 
-def match_group(query: HashGroup, bank: HashGroup, strategy: Strategy) -> GroupMatch | None:
+def match_group(query: HashGroup, bank: HashGroup, strategy: Strategy | None = None) -> GroupMatch | None:
     """Does the upload match this image?  The pair with the most room under its threshold."""
+    strategy = strategy or DEFAULT_STRATEGY
     if not len(query) or not len(bank):
         return None
     d = hamming_matrix(query.codes, bank.codes)
@@ -376,7 +389,9 @@ def match_group(query: HashGroup, bank: HashGroup, strategy: Strategy) -> GroupM
     return GroupMatch(int(d[i, j]), int(t[i, j]), query.hashes[i].variant, bank.hashes[j].variant)
 
 
-def match_groups(query: HashGroup, bank: Sequence[HashGroup], strategy: Strategy) -> list[tuple[int, GroupMatch]]:
+def match_groups(
+    query: HashGroup, bank: Sequence[HashGroup], strategy: Strategy | None = None
+) -> list[tuple[int, GroupMatch]]:
     """Every image of ``bank`` (by position) that the upload matches, best first."""
     hits = [(k, m) for k, g in enumerate(bank) if (m := match_group(query, g, strategy))]
     return sorted(hits, key=lambda km: km[1].distance - km[1].threshold)
@@ -405,3 +420,13 @@ DEFAULT_STRATEGY = Strategy(
     primary_threshold=52,
     secondary_threshold=52,
 )
+
+
+def bank_group(rgb: np.ndarray, strategy: Strategy = DEFAULT_STRATEGY) -> HashGroup:
+    """The hashes a submitted image is stored as (``ncii hash --group``)."""
+    return strategy.bank_group(rgb)
+
+
+def query_group(rgb: np.ndarray, strategy: Strategy = DEFAULT_STRATEGY) -> HashGroup:
+    """The hashes an upload is looked up with (``ncii match --bank``)."""
+    return strategy.query_group(rgb)

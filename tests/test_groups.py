@@ -126,3 +126,9 @@ def test_reduce_for_rotation_averages_blocks():
     a[1::2] = 255
     r = groups.reduce_to_working_size(a)
     assert r.shape == (515, 10, 3) and int(r.max()) == 128
+
+
+def test_records_round_trip(bank, photo):
+    back = groups.HashGroup.from_records(bank.records())
+    assert np.array_equal(back.codes, bank.codes) and list(back.primary) == list(bank.primary)
+    assert groups.match_group(groups.query_group(photo), back) is not None
