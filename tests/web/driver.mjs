@@ -51,7 +51,7 @@ if (job.primitives) {
   out.primitives = job.primitives.map(({ op, image, box, angle, maxSide }) => {
     const img = pixels(image);
     if (op === "trim") return { box: g.trimBox(img) };
-    const res = op === "crop" ? g.crop(img, box) : op === "reduce" ? g.reduceForRotation(img, maxSide) : g.rotateBilinear(img, angle);
+    const res = op === "crop" ? g.crop(img, box) : op === "reduce" ? g.reduceToWorkingSize(img, maxSide) : g.rotateBilinear(img, angle, box);
     return { width: res.width, height: res.height, data: Buffer.from(res.data.buffer, res.data.byteOffset, res.data.byteLength).toString("base64") };
   });
 }

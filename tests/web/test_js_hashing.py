@@ -213,10 +213,10 @@ def test_primitives_equal_python(groups, tmp_path: Path) -> None:
             expected.append(groups.crop(rgb, box))
         for max_side in (512, 200, 97):
             cases.append({"op": "reduce", "image": item, "maxSide": max_side})
-            expected.append(groups.reduce_for_rotation(rgb, max_side))
-        for angle in (3.0, -3.0, 1.5, 90.0):
-            cases.append({"op": "rotate", "image": item, "angle": angle})
-            expected.append(groups.rotate_bilinear(rgb, angle))
+            expected.append(groups.reduce_to_working_size(rgb, max_side))
+        for angle, box in [(4.0, groups.FULL), (-4.0, (0.05, 0.05, 0.95, 0.95)), (1.5, (0.1, 0.0, 0.7, 0.9)), (90.0, groups.FULL)]:
+            cases.append({"op": "rotate", "image": item, "angle": angle, "box": box})
+            expected.append(groups.rotate_bilinear(rgb, angle, box))
         cases.append({"op": "trim", "image": item})
         expected.append(groups.trim_box(rgb))
     pixels.close()
@@ -242,7 +242,7 @@ def test_bank_group_equals_python(strategy, tmp_path: Path) -> None:
     # in every implementation (Meta's reference disagrees with Python there too).
     del images["thin"]
     images["q1050"] = decoded(PDQ_FIXTURES / "q1050.jpg")
-    images["large"] = smooth_image(1500, 2100, seed=9)  # reduced 4x before rotating
+    images["large"] = smooth_image(1500, 2100, seed=9)  # variants work on a 4x reduced copy
     images["bordered-bridge"] = bordered(images["bridge"])
     pixels = PixelFile(tmp_path / "pixels.raw")
     items = [pixels.add(rgb, rgba=i % 2 == 0) for i, rgb in enumerate(images.values())]

@@ -9,8 +9,10 @@
 // from the same pixels, so every operation here is the exact integer or
 // float64 arithmetic of matcher/groups.py, in the same order:
 //   crop       integer box, each side floor(f * n + 0.5) clamped to [0, n];
-//   reduce     average k x k blocks, k = max(1, floor(long side / 512)),
-//              rounded half up in integers, remainder rows/columns dropped;
+//   reduce     every variant but the primary (full frame) works on a copy
+//              reduced by averaging k x k blocks, k = max(1, floor(long side
+//              / 512)), rounded half up in integers, remainder lines dropped;
+//              the full frame is PDQ of the original pixels;
 //   rotate     bilinear about the centre, pixel centres at i + 0.5, source
 //              coordinates clamped to the image, rounded floor(v + 0.5);
 //   trim       solid borders and caption bars, integer comparisons.
@@ -96,8 +98,11 @@ function copyRect(image, x0, y0, x1, y1) {
   return { data, width, height };
 }
 
-/** Average k x k blocks, k = floor(long side / maxSide), so that a rotation does not alias. */
-export function reduceForRotation(image, maxSide = 512) {
+/**
+ * The working copy of the non-primary variants: k x k block averages,
+ * k = floor(long side / maxSide) (remainder lines dropped); the image itself if k = 1.
+ */
+export function reduceToWorkingSize(image, maxSide = 512) {
   const { width: w, height: h } = image;
   const k = Math.max(1, Math.floor(Math.max(h, w) / maxSide));
   if (k === 1) return image;
@@ -125,12 +130,16 @@ export function reduceForRotation(image, maxSide = 512) {
 }
 
 /**
- * Rotate counter-clockwise by `angle` degrees about the centre, same frame
- * size (packed RGB out). Float64 operations in the order of
+ * Rotate counter-clockwise by `angle` degrees about the centre in a frame of
+ * the same size, then crop to the fractional `box` (only its pixels are
+ * computed; packed RGB out). Float64 operations in the order of
  * matcher.groups.rotate_bilinear, so the result is equal to the byte.
  */
-export function rotateBilinear(image, angle) {
+export function rotateBilinear(image, angle, box = [0, 0, 1, 1]) {
   const { width: w, height: h } = image;
+  const [bx0, by0, bx1, by1] = cropBox(box, w, h);
+  const ow = Math.max(bx1 - bx0, 0);
+  const oh = Math.max(by1 - by0, 0);
   const ch = channelsOf(image);
   const src = image.data;
   const t = angle * (Math.PI / 180); // as Python's math.radians
@@ -140,10 +149,10 @@ export function rotateBilinear(image, angle) {
   const cy = h / 2;
   const xMax = w > 1 ? w - 2 : 0;
   const yMax = h > 1 ? h - 2 : 0;
-  const data = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) {
+  const data = new Uint8Array(ow * oh * 3);
+  for (let y = by0; y < by0 + oh; y++) {
     const Y = y + 0.5 - cy;
-    for (let x = 0; x < w; x++) {
+    for (let x = bx0; x < bx0 + ow; x++) {
       const X = x + 0.5 - cx;
       const sx = Math.min(Math.max(c * X - s * Y + cx - 0.5, 0), w - 1);
       const sy = Math.min(Math.max(s * X + c * Y + cy - 0.5, 0), h - 1);
@@ -157,7 +166,7 @@ export function rotateBilinear(image, angle) {
       const p01 = (y0 * w + x1) * ch;
       const p10 = (y1 * w + x0) * ch;
       const p11 = (y1 * w + x1) * ch;
-      const q = (y * w + x) * 3;
+      const q = ((y - by0) * ow + (x - bx0)) * 3;
       for (let k = 0; k < 3; k++) {
         const top = src[p00 + k] * (1 - fx) + src[p01 + k] * fx;
         const bot = src[p10 + k] * (1 - fx) + src[p11 + k] * fx;
@@ -165,7 +174,7 @@ export function rotateBilinear(image, angle) {
       }
     }
   }
-  return { data, width: w, height: h };
+  return { data, width: ow, height: oh };
 }
 
 // --- border trimming (matcher.groups.trim_box) ---------------------------------------
@@ -263,30 +272,31 @@ function rowPass(image, y0, y1) {
  * order Python's Strategy.bank_group makes them (variants of quality below the
  * strategy's minimum are dropped). `onVariant(done, total)` reports progress.
  *
- * Crops that share their rows share one row pass (PDQ's costly full-resolution
- * step): the default strategy's 14 full-resolution crops need 8 passes.
+ * Only primary variants (the full frame) are hashed at full resolution; the
+ * others work on the reduced copy, and crops that share their rows share one
+ * PDQ row pass.
  */
 export function bankGroup(image, strategyJson, { onVariant } = {}) {
   const strategy = parseStrategy(strategyJson);
   const jobs = []; // {order, source, box, name, dihedral, primary}
-  const rotated = new Map();
+  const work = reduceToWorkingSize(image);
   strategy.bank.forEach((v, order) => {
-    let source = image;
-    if (v.angle) {
-      if (!rotated.has(v.angle)) rotated.set(v.angle, rotateBilinear(reduceForRotation(image), v.angle));
-      source = rotated.get(v.angle);
+    let source = v.primary ? image : work;
+    let box = cropBox(v.box, source.width, source.height);
+    if (v.angle && !v.primary) {
+      source = rotateBilinear(work, v.angle, v.box);
+      box = [0, 0, source.width, source.height];
     }
-    const box = cropBox(v.box, source.width, source.height);
     if (Math.min(box[2] - box[0], box[3] - box[1]) >= MIN_HASHABLE_DIM) {
       jobs.push({ order, source, box, name: v.name, dihedral: v.dihedral, primary: v.primary });
     }
   });
   if (strategy.trimBank) {
-    const { width: w, height: h } = image;
-    const box = trimBox(image);
+    const { width: w, height: h } = work;
+    const box = trimBox(work);
     const [x0, y0, x1, y1] = box;
     if (Math.max(x0 / w, y0 / h, (w - x1) / w, (h - y1) / h) >= strategy.minTrimShare) {
-      jobs.push({ order: strategy.bank.length, source: image, box, name: "trim", dihedral: false, primary: false });
+      jobs.push({ order: strategy.bank.length, source: work, box, name: "trim", dihedral: false, primary: false });
     }
   }
   // One row pass per (source, first row, last row).
