@@ -59,6 +59,8 @@ class BankIndex:
         self.seq = 0
         self.snapshot_seq = 0
         self.ready = False
+        self.loaded_from = ""  # "snapshot" or "database": how this worker's index started
+        self.load_seconds = 0.0
         self.last_poll_ok: float = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,11 +70,15 @@ class BankIndex:
     def start(self) -> None:
         """Load (snapshot or rebuild), catch up, then follow the log in the background."""
         started = time.monotonic()
+        self.loaded_from = "snapshot"
         if not self._load_snapshot():
+            self.loaded_from = "database"
             self._rebuild()
         self.catch_up()
+        self.load_seconds = time.monotonic() - started
         self.ready = True
-        log.info("index ready: %d hashes at seq %d in %.2fs", self.size(), self.seq, time.monotonic() - started)
+        log.info("index ready from the %s: %d hashes at seq %d in %.2fs", self.loaded_from, self.size(), self.seq,
+                 self.load_seconds)
         self._maybe_snapshot()
         self._thread = threading.Thread(target=self._follow, name="ncii-index", daemon=True)
         self._thread.start()

@@ -62,9 +62,21 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=_log_config(),
         access_log=False,  # URLs carry case numbers; the audit log records what matters
         proxy_headers=False,
     )
+
+
+def _log_config() -> dict:
+    """uvicorn's logging, plus the service's own loggers (``ncii.*``) at INFO in every worker."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["ncii"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 @db_app.command("upgrade")

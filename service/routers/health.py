@@ -35,7 +35,13 @@ def readyz(request: Request, index: BankIndex = Depends(get_index)) -> JSONRespo
         problems.append("index loading")
     elif time.monotonic() - index.last_poll_ok > max(5.0, 10 * settings.index_poll_seconds):
         problems.append("index not following the change log")
-    body = {"status": "ready" if not problems else "not_ready", "index_hashes": index.size(), "index_seq": index.seq}
+    body = {
+        "status": "ready" if not problems else "not_ready",
+        "index_hashes": index.size(),
+        "index_seq": index.seq,
+        "index_loaded_from": index.loaded_from,
+        "index_load_seconds": round(index.load_seconds, 3),
+    }
     if problems:
         body["problems"] = problems
     return JSONResponse(body, status_code=200 if not problems else 503)
