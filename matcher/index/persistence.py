@@ -19,6 +19,7 @@ import math
 import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +109,13 @@ def read_arrays(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]
             start = -(-(len(MAGIC) + 8 + head_len) // _ALIGN) * _ALIGN
             specs = header.pop("arrays")
             _check(isinstance(specs, dict) and sorted(specs) == sorted(_ARRAYS), "wrong set of arrays")
-            arrays = {}
-            for name in _ARRAYS:
-                arrays[name] = _read_array(f, name, specs[name], start, size)
+
+        def one(name: str) -> np.ndarray:
+            with open(path, "rb") as own:  # one handle per thread: reads and CRCs release the GIL
+                return _read_array(own, name, specs[name], start, size)
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            arrays = dict(zip(_ARRAYS, pool.map(one, _ARRAYS)))
     except IndexFormatError:
         raise
     except (OSError, EOFError, ValueError, TypeError, KeyError, struct.error, OverflowError) as e:
