@@ -321,15 +321,20 @@ def ncii_extras(index, bank: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(SEED + 1)
     n = len(index)
     extras: dict[str, Any] = {}
-    new_ids = np.arange(n, n + 10_000, dtype=np.int64) + 10**12
-    t = time.perf_counter()
-    index.add(new_ids, rng.integers(0, 256, (10_000, 32), dtype=np.uint8))
-    extras["add_10k_s"] = time.perf_counter() - t
+    adds = []
+    for batch in range(5):  # the fourth fills the tail and starts a background merge
+        new_ids = np.arange(10_000, dtype=np.int64) + 10**12 + batch * 10_000
+        t = time.perf_counter()
+        index.add(new_ids, rng.integers(0, 256, (10_000, 32), dtype=np.uint8))
+        adds.append(time.perf_counter() - t)
+    extras["add_10k_s"] = float(np.median(adds))
+    extras["add_10k_max_s"] = max(adds)
+    index.wait_for_merge()
     t = time.perf_counter()
     index.remove(rng.choice(n, 10_000, replace=False).astype(np.int64))
     extras["remove_10k_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    index._state = index._absorb_tail(index._state)  # the merge a later add would trigger
+    index._state = index._absorb_tail(index._state)  # the same merge run in the caller, timed
     extras["merge_tail_s"] = time.perf_counter() - t
     # One query as 8 codes (a PDQ hash's dihedral variants), best distance per id.
     groups = np.stack([np.stack([q] + [flip_bits(q, 100, rng) for _ in range(7)]) for q in bank["timing_queries"]])
@@ -397,14 +402,14 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             )
     lines += ["", "## `ncii` only: updates, dihedral groups, persistence", ""]
     lines += [
-        "| n | add 10k s | remove 10k s | merge tail s | 8-variant query p50 ms | save s | load s | "
-        "load (full verify) s | file bytes/hash | peak RSS GiB |",
+        "| n | add 10k s (median / max of 5) | remove 10k s | merge tail s | 8-variant query p50 ms | save s | "
+        "load s | load (full verify) s | file bytes/hash | peak RSS GiB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r["method"] == "ncii":
             lines.append(
-                f"| {r['n']:,} | {r['add_10k_s']:.3f} | {r['remove_10k_s']:.3f} | {r['merge_tail_s']:.2f} | "
+                f"| {r['n']:,} | {r['add_10k_s']:.3f} / {r['add_10k_max_s']:.3f} | {r['remove_10k_s']:.3f} | {r['merge_tail_s']:.2f} | "
                 f"{r['dihedral8_p50_ms']:.3f} | {r['save_s']:.1f} | {r['load_s']:.1f} | {r['load_verified_s']:.1f} | "
                 f"{r['file_bytes_per_hash']:.0f} | {r['peak_rss_gib']:.1f} |"
             )
@@ -466,6 +471,8 @@ def main() -> None:
         "photos": len(photos["queries"]),
         "photo_edits_within_threshold": float(within),
         "notes": [
+            "Adds land in a tail searched by FAISS flat; when it passes 32,768 codes a background thread merges "
+            "it into the tables (the 'merge tail' column times that merge run in the caller). Removes set a flag.",
             f"PDQ-edited set: {len(photos['queries'])} photos, 4 edits each (resize 50%, JPEG q30, crop 5%, "
             f"brightness +20%); {within:.1%} of the edited hashes are within {THRESHOLD} of their original, "
             "so recall counts only those (and any other planted hash within the threshold).",

@@ -88,7 +88,7 @@ def test_64_bit_codes(rng, threshold):
 
 def test_adds_and_removes_across_merges_stay_exact(rng):
     ids, codes, queries = planted_bank(6_000, 32, [0, 20, 31, 32], rng)
-    index = HashIndex(256, tail_limit=700)
+    index = HashIndex(256, tail_limit=700, background_merges=False)  # deterministic merge points
     bank: dict[int, np.ndarray] = {}
     for start in range(0, len(ids), 900):  # several merges into the tables
         index.add(ids[start : start + 900], codes[start : start + 900])
@@ -289,3 +289,23 @@ def test_searches_stay_exact_while_another_thread_writes(rng):
         thread.join()
     assert not errors
     assert len(index) == 4_000 + 12 * 400 - min(12 * 250, len(removable))
+
+
+def test_background_merges_install_into_the_tables_and_stay_exact(rng):
+    ids, codes, queries = planted_bank(8_000, 32, [0, 31, 32], rng)
+    index = HashIndex(256, tail_limit=1_000)
+    index.add(ids[:2_000], codes[:2_000])  # first build: synchronous
+    bank = dict(zip(ids[:2_000].tolist(), codes[:2_000]))
+    for start in range(2_000, 8_000, 500):
+        index.add(ids[start : start + 500], codes[start : start + 500])
+        bank.update(zip(ids[start : start + 500].tolist(), codes[start : start + 500]))
+        index.remove(ids[start : start + 20])
+        for i in ids[start : start + 20].tolist():
+            del bank[i]
+        assert_exact(index, bank, queries, 31)  # whether or not a merge is running
+    index.wait_for_merge()
+    index.add(ids[2_000:2_001], codes[2_000:2_001])  # re-add a removed id
+    bank[int(ids[2_000])] = codes[2_000]
+    index.wait_for_merge()
+    assert index._state.n_indexed > 2_000  # merges were installed
+    assert_exact(index, bank, queries, 31)

@@ -79,15 +79,30 @@ class _Snapshot:
 class HashIndex:
     """Exact Hamming range search over ``bits``-bit codes (uint8 arrays of shape ``(n, bits/8)``)."""
 
-    def __init__(self, bits: int = 256, *, tuned_threshold: int | None = None, tail_limit: int = DEFAULT_TAIL_LIMIT):
-        """``tuned_threshold`` is the threshold the layout is optimised for (any works, exactly)."""
+    def __init__(
+        self,
+        bits: int = 256,
+        *,
+        tuned_threshold: int | None = None,
+        tail_limit: int = DEFAULT_TAIL_LIMIT,
+        background_merges: bool = True,
+    ):
+        """``tuned_threshold`` is the threshold the layout is optimised for (any works, exactly).
+
+        With ``background_merges`` a full tail is merged into the tables by a
+        background thread, so ``add`` never waits for a merge (about a second
+        at 10M hashes); rebuilds (first build, compaction, doubling) still run
+        in the caller.
+        """
         if bits <= 0 or bits % 64:
             raise ValueError("bits must be a positive multiple of 64")
         self.bits = bits
         self.tuned_threshold = tuned_threshold if tuned_threshold is not None else round(bits * 31 / 256)
         self.tail_limit = tail_limit
+        self.background_merges = background_merges
         self._lock = threading.Lock()
         self._dead = 0
+        self._merger: threading.Thread | None = None
         self._state = self._empty_snapshot()
 
     # ------------------------------------------------------------------ public API
@@ -117,11 +132,12 @@ class HashIndex:
             replaced = self._live_rows(st, ids)
             st.alive[replaced] = False
             self._dead += len(replaced)
-            st = self._append(st, ids, words)
-            if st.n_rows - st.n_indexed > self.tail_limit:
-                st = self._absorb_tail(st)
-            else:
-                st = self._with_tail(st)
+            st = self._with_tail(self._append(st, ids, words))
+            if st.n_rows - st.n_indexed > self.tail_limit and self._merger is None:
+                if self.background_merges and not self._rebuild_due(st):
+                    self._merge_in_background(st)
+                else:
+                    st = self._absorb_tail(st)
             self._state = st
 
     def remove(self, ids: np.ndarray) -> int:
@@ -136,8 +152,15 @@ class HashIndex:
 
     def compact(self) -> None:
         """Drop removed rows and re-plan the tables for the current size (a full rebuild)."""
+        self.wait_for_merge()
         with self._lock:
             self._state = self._rebuild(self._state)
+
+    def wait_for_merge(self) -> None:
+        """Return once no background merge is running (for tests, benchmarks, orderly shutdown)."""
+        merger = self._merger
+        if merger is not None:
+            merger.join()
 
     def search(self, codes: np.ndarray, threshold: int) -> list[Matches]:
         """For each query, every stored id within ``threshold`` (inclusive) and its distance.
@@ -261,10 +284,43 @@ class HashIndex:
             tail.add(_as_bytes(st.words[st.n_indexed : st.n_rows]))
         return _replace(st, tail=tail)
 
+    def _rebuild_due(self, st: _Snapshot) -> bool:
+        """First build, a quarter of rows dead, or the bank doubled since the layout was planned."""
+        return st.tables is None or self._dead * 4 > st.n_rows or st.n_rows > 2 * st.planned_for
+
+    def _merge_in_background(self, st: _Snapshot) -> None:
+        """Merge ``st``'s tail on a thread; install the result unless the tables changed meanwhile.
+
+        Called with the lock held. Rows keep their numbers until a rebuild, and
+        a rebuild replaces the tables object, so "the tables are still the ones
+        we merged into" is exactly the condition for the merged tables and id
+        map to describe the current rows. Rows added or removed meanwhile stay
+        correct: additions are the new, shorter tail; removals live in ``alive``.
+        """
+
+        def run() -> None:
+            try:
+                merged = self._merge_tail(st)  # never a rebuild here: that renumbers rows
+                with self._lock:
+                    current = self._state
+                    if current.tables is st.tables:
+                        self._state = self._with_tail(
+                            _replace(current, tables=merged.tables, id_keys=merged.id_keys, id_rows=merged.id_rows)
+                        )
+            finally:
+                self._merger = None
+
+        self._merger = threading.Thread(target=run, name="hash-index-merge", daemon=True)
+        self._merger.start()
+
     def _absorb_tail(self, st: _Snapshot) -> _Snapshot:
         """Move the tail into the tables: one merge pass, or a rebuild when that is due."""
-        if st.tables is None or self._dead * 4 > st.n_rows or st.n_rows > 2 * st.planned_for:
+        if self._rebuild_due(st):
             return self._rebuild(st)
+        return self._with_tail(self._merge_tail(st))
+
+    def _merge_tail(self, st: _Snapshot) -> _Snapshot:
+        """Tables and id map that also cover the tail (one pass over each; rows keep their numbers)."""
         lo, hi = st.n_indexed, st.n_rows
         tables = st.tables.with_rows_added(st.words[lo:hi])
         keys, rows = st.id_keys, st.id_rows
@@ -276,13 +332,12 @@ class HashIndex:
         order = np.argsort(new_keys)
         new_keys, new_rows = new_keys[order], new_rows[order]
         at = np.searchsorted(keys, new_keys)
-        st = _replace(
+        return _replace(
             st,
             tables=tables,
             id_keys=np.insert(keys, at, new_keys),
             id_rows=np.insert(rows, at, new_rows.astype(np.int32)),
         )
-        return self._with_tail(st)
 
     def _rebuild(self, st: _Snapshot) -> _Snapshot:
         if self._dead:
