@@ -4,16 +4,16 @@ Why: a platform checks every upload against millions of banked hashes, and a
 missed match leaves a victim's image up. FAISS's exact options are either a
 full scan (``IndexBinaryFlat``: about 10 ms per query at 10M codes) or large
 (``IndexBinaryMultiHash`` with flips: 277 bytes per code). This index returns
-exactly the stored codes within the threshold, in well under a millisecond, in
-about 115 bytes per 256-bit code.
+exactly the stored codes within the threshold, in well under a millisecond at
+10M codes, in about 120 bytes per 256-bit code (resident memory).
 
 How:
 - Rows ``[0, n_indexed)`` are covered by multi-index-hashing tables
   (``tables.py``): a provably complete candidate set, verified by popcount.
 - Rows ``[n_indexed, n_rows)`` are the *tail*: recent adds, searched by a
   FAISS ``IndexBinaryFlat`` (exact). When the tail passes ``tail_limit`` it is
-  merged into the tables in one pass (no rebuild). Banks up to ``tail_limit``
-  codes are therefore plain FAISS flat scans.
+  merged into the tables in one pass (no rebuild), by default on a background
+  thread. Banks up to ``tail_limit`` codes are therefore plain FAISS flat scans.
 - Removes clear a row's ``alive`` flag; dead rows are never returned and are
   dropped when the index compacts (at a merge once a quarter of rows are dead,
   or on ``compact()``).
@@ -23,7 +23,8 @@ How:
 
 Concurrency: one writer at a time (a lock), any number of readers. Writers
 publish a new immutable snapshot; a search works on the snapshot it started
-with, so it never sees half an update.
+with, so it never sees half an update. (``alive`` is the one array changed in
+place: a search racing a remove may or may not return the removed id.)
 """
 
 from __future__ import annotations
