@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             upgrade(engine)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
-        app.state.index = BankIndex(app.state.sessions, settings)
+        app.state.readers = make_sessionmaker(engine, read_only=True)
+        app.state.index = BankIndex(app.state.readers, settings)
         app.state.index.start()
         try:
             yield

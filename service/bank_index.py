@@ -79,7 +79,7 @@ class BankIndex:
         self.ready = True
         log.info("index ready from the %s: %d hashes at seq %d in %.2fs", self.loaded_from, self.size(), self.seq,
                  self.load_seconds)
-        self._maybe_snapshot()
+        # A snapshot, if one is due, is written by the follower: the worker serves meanwhile.
         self._thread = threading.Thread(target=self._follow, name="ncii-index", daemon=True)
         self._thread.start()
 
@@ -89,6 +89,10 @@ class BankIndex:
             self._thread.join(timeout=5)
 
     def _follow(self) -> None:
+        try:
+            self._maybe_snapshot()
+        except Exception:
+            log.exception("index snapshot failed")
         while not self._stop.wait(self._settings.index_poll_seconds):
             try:
                 self.catch_up()

@@ -41,6 +41,15 @@ def get_session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A read-only transaction (on SQLite it never waits for, nor blocks, a writer)."""
+    with request.app.state.readers() as session, session.begin():
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
+
+
 def get_index(request: Request) -> BankIndex:
     return request.app.state.index
 
@@ -107,7 +116,7 @@ def platform_with(scope: str) -> Callable[..., ApiKey]:
     """A dependency: the calling platform's key, which must carry ``scope``."""
 
     def require(
-        session: DbSession,
+        session: ReadSession,
         authorization: str = Header(default="", max_length=300, description="Bearer <API key>"),
     ) -> ApiKey:
         key = api_keys.authenticate(session, _bearer(authorization))

@@ -3,6 +3,10 @@
 SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL``: a
 transaction that returned is on disk. Write transactions start with
 ``BEGIN IMMEDIATE`` so two workers never deadlock upgrading a read lock.
+Read-only work (upload checks, the index following the change log) goes
+through a separate sessionmaker whose transactions are plain deferred
+``BEGIN``: in WAL mode readers neither wait for the writer nor make it wait,
+which is what keeps a platform's checks fast while cases are being written.
 PostgreSQL is durable by default; we only ask for pre-ping so that a restarted
 database does not surface as a 500.
 """
@@ -42,11 +46,17 @@ def _make_sqlite_durable(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # pragma: no cover
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+READ_ONLY = "ncii_read_only"
+
+
+def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for writing (the default) or for reading only (never takes SQLite's write lock)."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 @contextmanager

@@ -27,8 +27,8 @@ def readyz(request: Request, index: BankIndex = Depends(get_index)) -> JSONRespo
     settings = request.app.state.settings
     problems = []
     try:
-        with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with request.app.state.readers() as session:  # a reader: never queues behind a writer
+            session.execute(text("SELECT 1"))
     except Exception:
         problems.append("database unreachable")
     if not index.ready:

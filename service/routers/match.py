@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,9 +22,11 @@ from matcher.errors import ImageError, MatcherError
 from matcher.hashing import hash_file
 from matcher.signals import get_signal
 
+from .. import metrics
 from ..bank_index import BankIndex
 from ..db.models import ApiKey, BankHash, Case, MatchEvent
-from ..deps import DbSession, get_index, get_settings, platform_with
+from ..db.engine import transaction
+from ..deps import ReadSession, get_index, get_settings, platform_with
 from ..errors import ApiError
 from ..schemas import MatchOut, MatchRequest, MatchResponse, QueryResult
 from ..settings import Settings
@@ -42,7 +44,8 @@ class _Query:
 
 def _search(
     queries: list[_Query], index: BankIndex, session: Session, key: ApiKey, query_kind: str
-) -> dict[int, list[MatchOut]]:
+) -> tuple[dict[int, list[MatchOut]], list[MatchEvent]]:
+    """Matches per query index, and the match events to record (by the caller, in a write transaction)."""
     hits_per_query: dict[int, dict[int, int]] = defaultdict(dict)
     by_signal: dict[tuple[str, int], list[_Query]] = defaultdict(list)
     for q in queries:
@@ -57,7 +60,7 @@ def _search(
                     hits_per_query[q.index][hit.hash_id] = hit.distance
     all_ids = {h for hits in hits_per_query.values() for h in hits}
     if not all_ids:
-        return {}
+        return {}, []
     rows = session.execute(
         select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.case_id, Case.status)
         .join(Case, Case.id == BankHash.case_id)
@@ -65,6 +68,7 @@ def _search(
     ).all()
     live = {r.id: r for r in rows}
     out: dict[int, list[MatchOut]] = {}
+    events: list[MatchEvent] = []
     refs = {q.index: q.content_ref for q in queries}
     for query_index, hits in hits_per_query.items():
         matches = []
@@ -75,7 +79,8 @@ def _search(
             matches.append(
                 MatchOut(hash_id=hash_id, signal=row.signal, distance=distance, variant=row.variant, case_status=row.status)
             )
-            session.add(
+            metrics.MATCHES.labels(row.signal).inc()
+            events.append(
                 MatchEvent(
                     platform_id=key.platform_id,
                     hash_id=hash_id,
@@ -88,13 +93,21 @@ def _search(
             )
         if matches:
             out[query_index] = matches
-    return out
+    return out, events
+
+
+def _record(request: Request, events: list[MatchEvent]) -> None:
+    """Match events are committed before the platform gets its answer (the review queue must not miss one)."""
+    if events:
+        with transaction(request.app.state.sessions) as session:
+            session.add_all(events)
 
 
 @router.post("", response_model=MatchResponse)
 def match_hashes(
     body: MatchRequest,
-    session: DbSession,
+    session: ReadSession,
+    request: Request,
     key: ApiKey = Depends(platform_with("match")),
     index: BankIndex = Depends(get_index),
     settings: Settings = Depends(get_settings),
@@ -116,14 +129,17 @@ def match_hashes(
             results[i].reason = f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably"
             continue
         queries.append(_Query(i, signal.name, value.to_array()[None, :], q.content_ref))
-    for query_index, matches in _search(queries, index, session, key, "hash").items():
+    found, events = _search(queries, index, session, key, "hash")
+    _record(request, events)
+    for query_index, matches in found.items():
         results[query_index].matches = matches
     return MatchResponse(results=results)
 
 
 @router.post("/image", response_model=MatchResponse)
 async def match_image(
-    session: DbSession,
+    session: ReadSession,
+    request: Request,
     file: UploadFile = File(description="The upload to check. Hashed in memory and discarded."),
     content_ref: str | None = Form(None, max_length=256),
     key: ApiKey = Depends(platform_with("match")),
@@ -153,6 +169,7 @@ async def match_image(
         else:
             checked.code = "quality_too_low"
             checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"
-    found = await run_in_threadpool(_search, queries, index, session, key, "image")
+    found, events = await run_in_threadpool(_search, queries, index, session, key, "image")
+    await run_in_threadpool(_record, request, events)
     checked.matches = found.get(0, [])
     return MatchResponse(results=[checked])

@@ -277,3 +277,17 @@ def test_oversize_upload_is_413(tmp_path, database_url):
             headers={**headers, "Content-Type": "multipart/form-data; boundary=xyz"},
         )
         assert chunked.status_code == 413 and _error_code(chunked) == "payload_too_large"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_checks_do_not_wait_for_a_writer(client, platform):
+    """Upload checks and the index read without SQLite's write lock: a long write does not stall them."""
+    code = random_pdq()
+    submit(client, image_item(code))
+    catch_up(client.app)
+    with client.app.state.sessions() as writer, writer.begin():
+        writer.execute(text("UPDATE cases SET updated_at = updated_at"))  # holds the write lock
+        # (A hit would wait: its match event is a write.)
+        assert matched_ids(match(client, platform, pdq_query(random_pdq()), pdq_query(random_pdq()))) == [[], []]
+        client.app.state.index.catch_up()
+        assert client.get("/readyz").status_code == 200
