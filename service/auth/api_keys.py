@@ -58,11 +58,15 @@ def authenticate(session: Session, token: str) -> ApiKey | None:
     if parsed is None:
         return None
     key_id, secret = parsed
-    key = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+    # One query for the key and its platform's status: every upload check pays for it.
+    row = session.execute(
+        select(ApiKey, Platform.status).join(Platform, Platform.id == ApiKey.platform_id).where(ApiKey.key_id == key_id)
+    ).first()
+    key, platform_status = row if row is not None else (None, None)
     expected = key.secret_hash if key is not None else _digest("no-such-key")
     if not hmac.compare_digest(expected, _digest(secret)) or key is None:
         return None
-    if key.revoked_at is not None or key.platform.status != "active":
+    if key.revoked_at is not None or platform_status != "active":
         return None
     return key
 

@@ -1,0 +1,468 @@
+"""Service benchmark: index ready time after a restart, and /v1/match over HTTP.
+
+(a) Ready time with 1M PDQ hashes in the bank, on SQLite and PostgreSQL: a
+    worker's index loaded from a snapshot plus the change log written since,
+    against a rebuild from ``bank_hashes`` (target: under 10 s). Both must
+    answer the same; this is checked on a sample of queries.
+(b) ``POST /v1/match`` against a running ``ncii serve --workers N`` (N = 1, 2)
+    on the 1M SQLite bank, driven from a separate process over keep-alive
+    connections: requests/s, hashes/s and p50/p99 latency for requests of 1
+    and of 100 hashes. Baseline in the same run: the same queries against
+    ``matcher.index.HashIndex`` in process, so the HTTP, auth and database
+    overhead shows as a ratio. The queries are random codes (a platform's
+    uploads almost never match), so no match events are written.
+
+The bank is generated with bulk inserts (random codes, 1,000 cases of 1,000
+items). Nothing but the results is kept: ``benchmarks/results/service.json``
+and ``service.md``.
+
+Usage: python benchmarks/service.py [--hashes 1000000] [--seconds 8] [--no-postgres]
+       (PostgreSQL: $NCII_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/test,
+       in which a throw-away database is created and dropped.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+# Run as a script, this file's folder comes first on sys.path and its name would hide the
+# ``service`` package: look for packages from the repository instead.
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+DEFAULT_OUT = REPO / "benchmarks" / "results"
+PG_ADMIN_URL = os.environ.get("NCII_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+ITEMS_PER_CASE = 1000
+CHANGES_AFTER_SNAPSHOT = (10_000, 1_000)  # adds, removes: a day or so of submissions and withdrawals
+
+
+# ---------------------------------------------------------------------------- the bank
+
+
+def bench_settings(data_dir: Path, database_url: str | None):
+    from service.settings import Settings
+
+    values = {"data_dir": data_dir, "argon2_time_cost": 1, "argon2_memory_kib": 1024}
+    if database_url:
+        values["DATABASE_URL"] = database_url
+    return Settings(**values)
+
+
+def _case_rows(n_cases: int, now: datetime):
+    from service.bank.case_numbers import new_case_number
+
+    for case_id in range(1, n_cases + 1):
+        yield case_id, new_case_number(), "$argon2id$not-a-pin", "active", now, now, 0
+
+
+def fill_bank(settings, codes: np.ndarray, first_id: int = 1) -> None:
+    """Bulk-insert cases, items, hashes and their change-log entries (ids from ``first_id``)."""
+    from service.db.engine import make_engine
+
+    n = len(codes)
+    now = datetime.now(timezone.utc)
+    first_case = (first_id - 1) // ITEMS_PER_CASE + 1
+    n_cases = -(-n // ITEMS_PER_CASE)
+    ids = range(first_id, first_id + n)
+    case_of = [first_case + i // ITEMS_PER_CASE for i in range(n)]
+    raw_codes = [bytes(c) for c in codes]
+    engine = make_engine(settings)
+    if settings.is_sqlite:
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        connection = engine.raw_connection()
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.executemany(
+            "INSERT INTO cases (id, number, pin_hash, status, created_at, updated_at, failed_pin_attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(first_case + i, r[1], r[2], r[3], stamp, stamp, 0) for i, r in enumerate(_case_rows(n_cases, now))],
+        )
+        cursor.executemany(
+            "INSERT INTO case_items (id, case_id, position, kind, status, created_at) VALUES (?, ?, ?, 'image', 'active', ?)",
+            ((i, c, (i - first_id) % ITEMS_PER_CASE, stamp) for i, c in zip(ids, case_of)),
+        )
+        cursor.executemany(
+            "INSERT INTO bank_hashes (id, case_id, item_id, signal, code, quality, variant, status, created_at) "
+            "VALUES (?, ?, ?, 'pdq', ?, 90, 'full', 'active', ?)",
+            ((i, c, i, code, stamp) for i, c, code in zip(ids, case_of, raw_codes)),
+        )
+        cursor.executemany(
+            "INSERT INTO change_log (seq, hash_id, signal, op, reason, at) VALUES (NULL, ?, 'pdq', 'add', 'submitted', ?)",
+            ((i, stamp) for i in ids),
+        )
+        cursor.execute("COMMIT")
+        connection.close()
+    else:
+        connection = engine.raw_connection()
+        cursor = connection.cursor()
+        with cursor.copy(
+            "COPY cases (id, number, pin_hash, status, created_at, updated_at, failed_pin_attempts) FROM STDIN"
+        ) as copy:
+            for i, row in enumerate(_case_rows(n_cases, now)):
+                copy.write_row((first_case + i, *row[1:]))
+        with cursor.copy("COPY case_items (id, case_id, position, kind, status, created_at) FROM STDIN") as copy:
+            for i, c in zip(ids, case_of):
+                copy.write_row((i, c, (i - first_id) % ITEMS_PER_CASE, "image", "active", now))
+        with cursor.copy(
+            "COPY bank_hashes (id, case_id, item_id, signal, code, quality, variant, status, created_at) FROM STDIN"
+        ) as copy:
+            for i, c, code in zip(ids, case_of, raw_codes):
+                copy.write_row((i, c, i, "pdq", code, 90, "full", "active", now))
+        cursor.execute("LOCK TABLE change_log IN EXCLUSIVE MODE")
+        with cursor.copy("COPY change_log (hash_id, signal, op, reason, at) FROM STDIN") as copy:
+            for i in ids:
+                copy.write_row((i, "pdq", "add", "submitted", now))
+        for table in ("cases", "case_items", "bank_hashes"):
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        connection.commit()
+        connection.close()
+    engine.dispose()
+
+
+def withdraw_some(settings, hash_ids: np.ndarray) -> None:
+    from sqlalchemy import update
+
+    from service.bank import changes
+    from service.db.engine import make_engine, make_sessionmaker, transaction
+    from service.db.models import BankHash
+
+    engine = make_engine(settings)
+    with transaction(make_sessionmaker(engine)) as session:
+        ids = [int(i) for i in hash_ids]
+        session.execute(update(BankHash).where(BankHash.id.in_(ids)).values(status="withdrawn"))
+        changes.append(session, ((i, "pdq", "remove") for i in ids), reason="withdrawn")
+    engine.dispose()
+
+
+def load_index(settings):
+    """A worker's index as ``ncii serve`` starts it; returns (index, seconds, source)."""
+    from service.bank_index import BankIndex
+    from service.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings)
+    index = BankIndex(make_sessionmaker(engine), settings)
+    index.start()
+    index.stop()
+    engine.dispose()
+    return index, index.load_seconds, index.loaded_from
+
+
+def answers(index, queries: np.ndarray) -> list:
+    return [sorted((h.hash_id, h.distance) for h in hits) for hits in index.search("pdq", queries, 31)]
+
+
+def measure_ready(name: str, settings, n: int, rng: np.random.Generator) -> dict:
+    from service.db.engine import make_engine
+    from service.db.migrate import upgrade
+
+    upgrade(make_engine(settings))
+    codes = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    started = time.perf_counter()
+    fill_bank(settings, codes)
+    fill_seconds = time.perf_counter() - started
+    print(f"[{name}] {n:,} hashes inserted in {fill_seconds:.1f} s", file=sys.stderr)
+
+    rebuilt, rebuild_s, source = load_index(settings)
+    assert source == "database"
+    started = time.perf_counter()
+    rebuilt.write_snapshot()
+    snapshot_s = time.perf_counter() - started
+    del rebuilt
+
+    adds, removes = CHANGES_AFTER_SNAPSHOT
+    fill_bank(settings, rng.integers(0, 256, size=(adds, 32), dtype=np.uint8), first_id=n + 1)
+    withdraw_some(settings, rng.choice(np.arange(1, n + 1), size=removes, replace=False))
+
+    replayed, replay_s, source = load_index(settings)
+    assert source == "snapshot", source
+    shutil.rmtree(settings.snapshot_dir)
+    rebuilt, rebuild_after_s, source = load_index(settings)
+    assert source == "database"
+    sample = np.concatenate([codes[rng.choice(n, 500)], rng.integers(0, 256, size=(500, 32), dtype=np.uint8)])
+    sample[:500, 0] ^= 0x0F  # near copies of banked hashes (4 bits off)
+    same = answers(replayed, sample) == answers(rebuilt, sample)
+    result = {
+        "bank_hashes": n + adds,
+        "active_hashes": rebuilt.size(),
+        "insert_seconds": round(fill_seconds, 2),
+        "rebuild_seconds": round(rebuild_after_s, 2),
+        "snapshot_write_seconds": round(snapshot_s, 2),
+        "snapshot_replay_seconds": round(replay_s, 2),
+        "replayed_changes": adds + removes,
+        "first_rebuild_seconds": round(rebuild_s, 2),
+        "same_answers": same,
+    }
+    print(f"[{name}] {result}", file=sys.stderr)
+    return result
+
+
+# ---------------------------------------------------------------------------- HTTP load
+
+
+def _request_bytes(path: str, body: bytes, key: str) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _connection(host: str, port: int, requests: list[bytes], deadline: float, latencies: list, errors: list):
+    reader, writer = await asyncio.open_connection(host, port)
+    i = 0
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors.append(head.split(b"\r\n")[0].decode())
+    finally:
+        writer.close()
+
+
+def drive(url: str, key: str, batch: int, seconds: float, concurrency: int, seed: int) -> dict:
+    """The load generator (run in its own process): keep-alive connections, fixed duration."""
+    host, port = url.split("//")[1].split(":")
+    rng = np.random.default_rng(seed)
+    requests = []
+    for _ in range(200):
+        queries = [{"signal": "pdq", "hash": rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()} for _ in range(batch)]
+        requests.append(_request_bytes("/v1/match", json.dumps({"queries": queries}).encode(), key))
+
+    async def run(duration: float) -> tuple[list, list, float]:
+        latencies: list = []
+        errors: list = []
+        started = time.perf_counter()
+        deadline = started + duration
+        await asyncio.gather(*[
+            _connection(host, int(port), requests[c::concurrency] or requests, deadline, latencies, errors)
+            for c in range(concurrency)
+        ])
+        return latencies, errors, time.perf_counter() - started
+
+    asyncio.run(run(1.0))  # warm-up
+    latencies, errors, elapsed = asyncio.run(run(seconds))
+    latencies.sort()
+    return {
+        "batch": batch,
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "hashes_per_s": round(len(latencies) * batch / elapsed, 1),
+        "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
+        "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2),
+    }
+
+
+def baseline(codes: np.ndarray, rng: np.random.Generator, seconds: float) -> dict:
+    """The same kind of queries straight against HashIndex, in process, one at a time and by 100."""
+    from matcher.index import HashIndex
+
+    index = HashIndex(256, tuned_threshold=31)
+    index.add(np.arange(1, len(codes) + 1, dtype=np.int64), codes)
+    out = {}
+    for batch in (1, 100):
+        queries = rng.integers(0, 256, size=(2000, batch, 32), dtype=np.uint8)
+        times = []
+        deadline = time.perf_counter() + seconds
+        i = 0
+        while time.perf_counter() < deadline:
+            q = queries[i % len(queries)]
+            started = time.perf_counter()
+            index.search(q, 31)
+            times.append(time.perf_counter() - started)
+            i += 1
+        times.sort()
+        out[str(batch)] = {
+            "batch": batch,
+            "requests_per_s": round(len(times) / sum(times), 1),
+            "hashes_per_s": round(len(times) * batch / sum(times), 1),
+            "p50_ms": round(1000 * times[len(times) // 2], 3),
+            "p99_ms": round(1000 * times[int(len(times) * 0.99)], 3),
+        }
+    return out
+
+
+def create_key(settings) -> str:
+    from service.auth import api_keys
+    from service.db.engine import make_engine, make_sessionmaker, transaction
+    from service.db.models import Platform
+
+    engine = make_engine(settings)
+    with transaction(make_sessionmaker(engine)) as session:
+        platform_row = Platform(name=f"bench-{secrets.token_hex(3)}")
+        session.add(platform_row)
+        token = api_keys.issue_key(session, platform_row).token
+    engine.dispose()
+    return token
+
+
+def measure_http(settings, database_url: str | None, workers: int, seconds: float, concurrency: int) -> dict:
+    from tests.service.server import Server, server_env
+
+    key = create_key(settings)
+    env = server_env(settings.data_dir, database_url)
+    started = time.perf_counter()
+    server = Server(env, workers=workers, log=settings.data_dir / "server.log")
+    try:
+        server.wait_ready(timeout=120)
+        # With several workers, /readyz answers from whichever is ready first: wait for all.
+        time.sleep(0.5 if workers == 1 else 3.0)
+        ready_s = time.perf_counter() - started
+        runs = {}
+        for batch in (1, 100):
+            command = [sys.executable, __file__, "--drive", server.url, "--key", key, "--batch", str(batch),
+                       "--seconds", str(seconds), "--concurrency", str(concurrency)]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            runs[str(batch)] = json.loads(output)
+            print(f"[http workers={workers}] {runs[str(batch)]}", file=sys.stderr)
+    finally:
+        server.stop()
+    return {"workers": workers, "process_start_to_ready_seconds": round(ready_s, 2), "runs": runs}
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "# Service benchmark",
+        "",
+        f"{report['when']}; {report['machine']}; Python {report['python']}. "
+        f"Bank: {report['hashes']:,} random PDQ hashes. Produced by `benchmarks/service.py`.",
+        "",
+        "## Index ready time after a restart (one worker)",
+        "",
+        "| storage | snapshot + replay | rebuild from the database | replayed changes | snapshot write | same answers |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in report["ready"].items():
+        lines.append(
+            f"| {name} | {r['snapshot_replay_seconds']} s | {r['rebuild_seconds']} s | {r['replayed_changes']:,} | "
+            f"{r['snapshot_write_seconds']} s | {'yes' if r['same_answers'] else 'NO'} |"
+        )
+    lines += [
+        "",
+        "Target: under 10 s for 1M hashes. Bulk insert of the bank (not part of the ready time): "
+        + ", ".join(f"{n} {r['insert_seconds']} s" for n, r in report["ready"].items()) + ".",
+        "",
+        f"## POST /v1/match over HTTP (SQLite bank, {report['http_concurrency']} keep-alive connections "
+        "from a separate process, random queries)",
+        "",
+        "| server | hashes per request | requests/s | hashes/s | p50 | p99 | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for http in report["http"]:
+        for batch, r in http["runs"].items():
+            lines.append(
+                f"| `ncii serve --workers {http['workers']}` | {batch} | {r['requests_per_s']:,} | {r['hashes_per_s']:,} | "
+                f"{r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} |"
+            )
+    for batch, r in report["baseline"].items():
+        lines.append(
+            f"| baseline: `HashIndex.search` in process | {batch} | {r['requests_per_s']:,} | {r['hashes_per_s']:,} | "
+            f"{r['p50_ms']} ms | {r['p99_ms']} ms | - |"
+        )
+    lines += ["", "HTTP overhead (p50 over the in-process baseline's p50):", ""]
+    for http in report["http"]:
+        for batch, r in http["runs"].items():
+            base = report["baseline"][batch]["p50_ms"]
+            lines.append(f"- {http['workers']} worker(s), {batch} hash(es) per request: {r['p50_ms'] / base:.1f}x")
+    lines += [
+        "",
+        "Issue targets: at least 1,000 single-hash requests/s with p99 under 50 ms, and at least 20,000 hashes/s in batches.",
+        "The load generator shares the machine's cores with the server; every number comes from the same run.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hashes", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per HTTP measurement")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--drive", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.drive:
+        print(json.dumps(drive(args.drive, args.key, args.batch, args.seconds, args.concurrency, seed=args.batch)))
+        return 0
+
+    rng = np.random.default_rng(2026)
+    report = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "python": sys.version.split()[0],
+        "hashes": args.hashes,
+        "http_concurrency": args.concurrency,
+        "ready": {},
+        "http": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="ncii-bench-") as tmp:
+        sqlite_settings = bench_settings(Path(tmp) / "sqlite", None)
+        report["ready"]["SQLite"] = measure_ready("sqlite", sqlite_settings, args.hashes, rng)
+        if not args.no_postgres:
+            import psycopg
+
+            name = f"ncii_bench_{secrets.token_hex(4)}"
+            admin = psycopg.connect(PG_ADMIN_URL, autocommit=True)
+            admin.execute(f"CREATE DATABASE {name}")
+            try:
+                url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+                report["ready"]["PostgreSQL"] = measure_ready("postgresql", bench_settings(Path(tmp) / "pg", url), args.hashes, rng)
+            finally:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                admin.close()
+        # The HTTP runs start from the SQLite bank with a fresh snapshot (as a restarted server would).
+        load_index(sqlite_settings)[0].write_snapshot()
+        for workers in (1, 2):
+            report["http"].append(measure_http(sqlite_settings, None, workers, args.seconds, args.concurrency))
+        from service.db.engine import make_engine
+
+        engine = make_engine(sqlite_settings)
+        with engine.connect() as connection:
+            from sqlalchemy import text
+
+            codes = np.frombuffer(
+                b"".join(r[0] for r in connection.execute(text("SELECT code FROM bank_hashes WHERE status = 'active'"))),
+                dtype=np.uint8,
+            ).reshape(-1, 32)
+        engine.dispose()
+        report["baseline"] = baseline(codes, rng, min(args.seconds, 5.0))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "service.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "service.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
