@@ -397,28 +397,33 @@ def plot(rep: dict, path: Path) -> None:
     for i, f in enumerate(fams):
         if f in rep["targets"]:
             ax1.plot([i - 0.42, i + 0.42], [rep["targets"][f]] * 2, color="black", lw=1, ls="--")
-    ax1.set_xticks(range(len(fams)), fams, rotation=20)
+    ax1.set_xticks(range(len(fams)), fams, rotation=20, ha="right")
     ax1.set_ylabel("recall (mean over the family's edits)")
     ax1.set_ylim(0, 1.05)
     ax1.set_title(f"Recall per edit family at each signal's threshold ({rep['photos']} photos; dashed: target)")
-    ax1.legend(ncol=len(sigs), fontsize=8, loc="lower left")
+    ax1.legend(ncol=len(sigs), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
 
+    # PDQ distances are nearly always even (median quantisation): bin by 4 bits.
     for s, colour in (("pdqhash", "tab:blue"), ("group", "tab:red")):
         if s not in S_:
             continue
-        t = np.array(S_[s]["true_distance_hist"], float)
-        f = np.array(S_[s]["false_distance_hist"], float)
-        x = np.arange(len(t))
-        ax2.plot(x, t / t.sum(), color=colour, lw=1.5, label=f"{s}: edited copy vs its photo")
-        ax2.plot(x, f / f.sum(), color=colour, lw=1.5, ls=":", label=f"{s}: distinct photos (best pair)")
-        ax2.axvline(S_[s]["threshold"], color=colour, lw=0.8, ls="--")
-        if S_[s]["secondary_threshold"]:
-            ax2.axvline(S_[s]["secondary_threshold"], color=colour, lw=0.8, ls="-.")
+        t = np.add.reduceat(np.array(S_[s]["true_distance_hist"], float), np.arange(0, 257, 4))
+        f = np.add.reduceat(np.array(S_[s]["false_distance_hist"], float), np.arange(0, 257, 4))
+        edges = np.arange(0, 257 + 4, 4)[: len(t) + 1]
+        ax2.stairs(t / t.sum(), edges, color=colour, lw=1.6, label=f"{s}: edited copy vs its photo")
+        ax2.stairs(f / f.sum(), edges, color=colour, lw=1.6, ls=":", label=f"{s}: distinct photos (best pair)")
+        thr = S_[s]["secondary_threshold"] or S_[s]["threshold"]
+        ax2.axvline(thr, color=colour, lw=0.9, ls="--")
+        bf = S_[s]["best_false_distance"]
+        ax2.plot([bf], [8e-7], marker="^", color=colour, ms=7)
+        ax2.text(bf + 3, 2e-6 if s == "group" else 7e-7, f"best false {bf} (threshold {thr})", color=colour, fontsize=8)
     ax2.set_yscale("log")
-    ax2.set_xlabel("Hamming distance (256-bit PDQ; for the group, the pair with the most room under its threshold)")
+    ax2.set_ylim(5e-7, 1)
+    ax2.set_xlim(0, 256)
+    ax2.set_xlabel("Hamming distance, 4-bit bins (256-bit PDQ; for the group, the pair with the most room under its threshold)")
     ax2.set_ylabel("share of pairs (log)")
-    ax2.set_title("Distances: matches (edited copies) vs non-matches (distinct photos); vertical lines: thresholds")
-    ax2.legend(fontsize=8)
+    ax2.set_title("Distances: matches (edited copies) vs non-matches (distinct photos); dashed: threshold")
+    ax2.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
