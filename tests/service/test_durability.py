@@ -13,6 +13,7 @@ import shutil
 import threading
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from service.db.engine import make_engine, make_sessionmaker
@@ -141,3 +142,28 @@ def _wait_for(condition, timeout: float) -> bool:
     from .helpers import eventually
 
     return eventually(condition, timeout, step=0.01)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # PostgreSQL: test_consistency.py
+def test_two_serve_workers_match_a_new_case_within_two_seconds(tmp_path, backend):
+    """``ncii serve --workers 2``: fresh connections land on either worker; all must match."""
+    data = tmp_path / "data"
+    settings = make_settings(data, None)
+    key = _create_platform(settings)
+    server = Server(server_env(data, None, index_poll_seconds="0.25"), workers=2, log=tmp_path / "server.log")
+    try:
+        server.wait_ready()
+        code = random_pdq()
+        body = {"items": [{"kind": "image", "hashes": [{"signal": "pdq", "hash": code, "quality": 80}]}]}
+        assert httpx.post(server.url + "/v1/cases", json=body).status_code == 201
+        headers = {"Authorization": f"Bearer {key}"}
+        query = {"queries": [{"signal": "pdq", "hash": code}]}
+
+        def every_worker_matches() -> bool:
+            # 12 fresh connections: the workers share the listening socket, so both answer some.
+            answers = [httpx.post(server.url + "/v1/match", json=query, headers=headers) for _ in range(12)]
+            return all(a.status_code == 200 and a.json()["results"][0]["matches"] for a in answers)
+
+        assert _wait_for(every_worker_matches, 2.0)
+    finally:
+        server.stop()
