@@ -23,12 +23,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..settings import Settings
 
 
+SQLITE_POOL_SIZE = 40  # the request thread pool's size (anyio's default), plus a margin below
+
+
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         if ":memory:" not in url and url != "sqlite://":
             Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"isolation_level": None, "timeout": 30, "check_same_thread": False})
+        # A connection per request thread, kept: a new SQLite connection re-reads the schema and
+        # re-runs the pragmas, which cost more than the query it was opened for.
+        engine = create_engine(
+            url,
+            connect_args={"isolation_level": None, "timeout": 30, "check_same_thread": False},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+        )
         _make_sqlite_durable(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
