@@ -1,0 +1,334 @@
+// The hashing page: choose photos and videos, fingerprint them in a worker, show exactly
+// what will be sent, ask for consent, send the hashes (never a picture, never a file
+// name), then show the case number and PIN.
+//
+// Everything the page needs is loaded when it opens (the worker and its modules, the
+// hash-group strategy, all languages), so it keeps working if the network drops, up to
+// the moment of sending; a failed send says so and can be retried.
+
+import { setUpLanguage, t, onLanguageChange } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+
+const items = []; // {id, file, kind, status: waiting|working|ready|failed, code, hashes, url, fraction, el}
+let nextId = 1;
+let strategyReady = false;
+let sending = false;
+let submitted = false;
+
+const worker = new Worker("/static/js/hash-worker.js", { type: "module" });
+worker.onmessage = (event) => onWorkerMessage(event.data);
+
+setUpLanguage();
+onLanguageChange(() => {
+  items.forEach(renderItemText);
+  renderProgress();
+  renderReview();
+});
+loadStrategy();
+
+async function loadStrategy() {
+  try {
+    const response = await fetch("/v1/strategy", { credentials: "omit", cache: "no-cache" });
+    if (!response.ok) throw new Error(String(response.status));
+    worker.postMessage({ type: "strategy", strategy: await response.json() });
+    strategyReady = true;
+    items.filter((item) => item.status === "waiting").forEach(startHashing);
+  } catch {
+    showError($("submit-error"), t("errorStrategy"));
+    $("step-send").hidden = false;
+  }
+}
+
+// --- choosing files ----------------------------------------------------------------
+
+$("files").addEventListener("change", (event) => {
+  addFiles(event.target.files);
+  event.target.value = ""; // the same file can be chosen again after removing it
+});
+
+const drop = $("drop");
+for (const name of ["dragenter", "dragover"]) {
+  drop.addEventListener(name, (event) => {
+    event.preventDefault();
+    drop.classList.add("dragging");
+  });
+}
+for (const name of ["dragleave", "drop"]) drop.addEventListener(name, () => drop.classList.remove("dragging"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  addFiles(event.dataTransfer.files);
+});
+// Dropping a picture anywhere else must not make the browser open (navigate to) it.
+window.addEventListener("dragover", (event) => event.preventDefault());
+window.addEventListener("drop", (event) => event.preventDefault());
+
+function addFiles(fileList) {
+  if (submitted) return;
+  for (const file of fileList) {
+    const isVideo = file.type.startsWith("video/");
+    if (!isVideo && file.type && !file.type.startsWith("image/")) continue;
+    const item = { id: nextId++, file, kind: isVideo ? "file" : "image", status: "waiting", fraction: 0 };
+    items.push(item);
+    renderItem(item);
+    if (strategyReady || item.kind === "file") startHashing(item);
+  }
+  renderProgress();
+  renderReview();
+}
+
+function startHashing(item) {
+  item.status = "working";
+  worker.postMessage({ type: "hash", id: item.id, file: item.file, kind: item.kind });
+  renderItemText(item);
+}
+
+function onWorkerMessage(message) {
+  const item = items.find((i) => i.id === message.id);
+  if (!item) return; // removed meanwhile
+  if (message.type === "progress") {
+    item.fraction = message.fraction;
+  } else if (message.type === "done") {
+    item.status = "ready";
+    item.hashes = message.hashes;
+    item.fraction = 1;
+  } else if (message.type === "failed") {
+    item.status = "failed";
+    item.code = message.code;
+    item.fraction = 1;
+  }
+  renderItemText(item);
+  renderProgress();
+  if (message.type !== "progress") renderReview();
+}
+
+// --- the list of chosen items ----------------------------------------------------------
+
+function renderItem(item) {
+  const li = document.createElement("li");
+  li.className = "item";
+  const n = items.indexOf(item) + 1;
+  if (item.kind === "image") {
+    item.url = URL.createObjectURL(item.file);
+    const img = document.createElement("img");
+    img.src = item.url;
+    img.className = "thumb";
+    img.decoding = "async";
+    li.append(img);
+  } else {
+    const tile = document.createElement("span");
+    tile.className = "thumb video-tile";
+    tile.setAttribute("aria-hidden", "true");
+    tile.textContent = "\u25B6";
+    li.append(tile);
+  }
+  const text = document.createElement("div");
+  text.className = "item-text";
+  const name = document.createElement("span");
+  name.className = "item-name";
+  const state = document.createElement("span");
+  state.className = "item-state";
+  const bar = document.createElement("progress");
+  bar.max = 1;
+  bar.value = 0;
+  bar.className = "item-bar";
+  bar.setAttribute("aria-hidden", "true");
+  text.append(name, state, bar);
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "button small remove";
+  remove.addEventListener("click", () => removeItem(item));
+  li.append(text, remove);
+  item.el = { li, name, state, bar, remove, img: li.querySelector("img") };
+  item.number = n;
+  $("items").append(li);
+  renderItemText(item);
+}
+
+function renderItemText(item) {
+  if (!item.el) return;
+  const n = items.indexOf(item) + 1;
+  item.el.name.textContent = item.kind === "image" ? t("itemName", { n }) : `${t("itemName", { n })} \u00b7 ${t("videoLabel")}`;
+  if (item.el.img) item.el.img.alt = t("photoAlt", { n });
+  const states = {
+    waiting: t("itemWaiting"),
+    working: t("itemWorking"),
+    ready: item.kind === "file" ? t("itemReadyVideo") : t("itemReady"),
+    failed: item.code === "too_plain" ? t("itemTooPlain") : t("itemFailed"),
+  };
+  item.el.state.textContent = states[item.status];
+  item.el.li.dataset.status = item.status;
+  item.el.bar.value = item.fraction;
+  item.el.bar.hidden = item.status === "ready" || item.status === "failed";
+  item.el.remove.textContent = t("remove");
+  item.el.remove.setAttribute("aria-label", t("removeLabel", { n }));
+}
+
+function removeItem(item) {
+  const at = items.indexOf(item);
+  if (at < 0 || sending) return;
+  items.splice(at, 1);
+  if (item.url) URL.revokeObjectURL(item.url);
+  const focusNext = item.el.li.nextElementSibling || item.el.li.previousElementSibling;
+  item.el.li.remove();
+  items.forEach(renderItemText);
+  (focusNext?.querySelector("button.remove") || $("files")).focus();
+  renderProgress();
+  renderReview();
+}
+
+function renderProgress() {
+  const total = items.length;
+  const done = items.filter((i) => i.status === "ready" || i.status === "failed").length;
+  $("progress-box").hidden = total === 0 || done === total;
+  const partial = items.reduce((sum, i) => sum + (i.status === "working" ? i.fraction : 0), 0);
+  $("progress").value = total ? (done + partial) / total : 0;
+  const line = total === 0 ? "" : done === total ? t("progressDone", { total }) : t("progress", { done, total });
+  // Written only when it changes, so a screen reader hears each step once, not each percent.
+  if ($("progress-text").textContent !== line) $("progress-text").textContent = line;
+}
+
+// --- what will be sent ---------------------------------------------------------------
+
+function payload() {
+  // Exactly what is sent: kinds and hashes. No label, no file name, no size, no date.
+  return {
+    items: items
+      .filter((i) => i.status === "ready")
+      .map((i) => ({ kind: i.kind, hashes: i.hashes })),
+  };
+}
+
+function renderReview() {
+  const ready = items.filter((i) => i.status === "ready");
+  $("step-review").hidden = submitted || ready.length === 0;
+  $("step-send").hidden = submitted || (ready.length === 0 && $("submit-error").hidden);
+  const lines = [];
+  let count = 0;
+  for (const item of ready) {
+    const n = items.indexOf(item) + 1;
+    lines.push(item.kind === "image" ? t("sentPhoto", { n, count: item.hashes.length }) : t("sentVideo", { n }));
+    for (const h of item.hashes) {
+      lines.push(`  ${h.signal} ${h.hash}${h.quality !== undefined ? `  q${h.quality}  ${h.variant}` : ""}`);
+      count++;
+    }
+  }
+  $("sent-list").textContent = lines.join("\n");
+  $("hash-count").textContent = String(count);
+  updateSubmit();
+}
+
+const consent = $("consent");
+consent.addEventListener("change", updateSubmit);
+
+function updateSubmit() {
+  const pending = items.some((i) => i.status === "waiting" || i.status === "working");
+  const ready = items.some((i) => i.status === "ready");
+  $("submit").disabled = sending || submitted || pending || !ready || !consent.checked;
+}
+
+// --- sending ---------------------------------------------------------------------------
+
+$("submit").addEventListener("click", submit);
+
+async function submit() {
+  if ($("submit").disabled) return;
+  sending = true;
+  updateSubmit();
+  const errorBox = $("submit-error");
+  errorBox.hidden = true;
+  $("submit").textContent = t("sending");
+  let response;
+  try {
+    response = await fetch("/v1/cases", {
+      method: "POST",
+      credentials: "omit",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(payload()),
+    });
+  } catch {
+    return failSend(t("errorNetwork"));
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    /* an answer without JSON: a proxy's error page */
+  }
+  if (response.status === 201 && body) return showResult(body);
+  if (body?.error?.code === "case_nothing_usable") return failSend(t("errorNothing"));
+  return failSend(t("errorServer"));
+}
+
+function failSend(message) {
+  sending = false;
+  $("submit").textContent = t("submit");
+  showError($("submit-error"), message);
+  updateSubmit();
+}
+
+function showError(box, message) {
+  box.textContent = message;
+  box.hidden = false;
+}
+
+// --- the result ------------------------------------------------------------------------
+
+let caseNumber = "";
+let casePin = "";
+
+function showResult(body) {
+  submitted = true;
+  sending = false;
+  caseNumber = body.case_number;
+  casePin = body.pin;
+  $("case-number").textContent = caseNumber;
+  $("case-pin").textContent = casePin;
+  const refused = (body.items || []).filter((i) => i.status === "refused").length;
+  $("refused").hidden = refused === 0;
+  $("refused").textContent = refused ? t("refused", { count: refused }) : "";
+  // The pictures are no longer needed on screen: someone may be looking over a shoulder.
+  for (const item of items) if (item.url) URL.revokeObjectURL(item.url);
+  items.length = 0;
+  $("items").replaceChildren();
+  $("step-choose").hidden = true;
+  $("step-review").hidden = true;
+  $("step-send").hidden = true;
+  $("result").hidden = false;
+  $("result").focus();
+}
+
+async function copy(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    $("copy-status").textContent = t("copied");
+  } catch {
+    $("copy-status").textContent = t("copyFailed");
+  }
+}
+$("copy-case").addEventListener("click", () => copy(caseNumber));
+$("copy-pin").addEventListener("click", () => copy(casePin));
+
+$("download").addEventListener("click", () => {
+  const text = [
+    t("fileTitle"),
+    "",
+    `${t("caseNumber")}: ${caseNumber}`,
+    `${t("pin")}: ${casePin}`,
+    "",
+    t("fileText"),
+    `${t("fileWhere")} ${location.origin}/status`,
+    "",
+  ].join("\r\n");
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = `case-${caseNumber}.txt`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+});
+
+$("print").addEventListener("click", () => window.print());
