@@ -20,6 +20,7 @@ from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .routers import cases, health, match
 from .settings import Settings, get_settings
+from .web import routes as web_routes
 
 log = logging.getLogger("ncii.app")
 
@@ -80,4 +81,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(cases.router)
     app.include_router(match.router)
     app.include_router(health.router)
+    app.include_router(web_routes.router)
     return app
