@@ -209,7 +209,7 @@ function renderReview() {
     const n = items.indexOf(item) + 1;
     lines.push(item.kind === "image" ? t("sentPhoto", { n, count: item.hashes.length }) : t("sentVideo", { n }));
     for (const h of item.hashes) {
-      lines.push(`  ${h.signal} ${h.hash}${h.quality !== undefined ? `  q${h.quality}  ${h.variant}` : ""}`);
+      lines.push(`  ${h.signal} ${h.hash}${h.quality !== undefined ? ` (${h.variant}, q${h.quality})` : ""}`);
       count++;
     }
   }
