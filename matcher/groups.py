@@ -116,8 +116,8 @@ def reduce_to_working_size(rgb: np.ndarray, max_side: int = 512) -> np.ndarray:
     if k == 1:
         return rgb
     hh, ww = h // k * k, w // k * k
-    blocks = rgb[:hh, :ww].reshape(hh // k, k, ww // k, k, 3).astype(np.uint32)
-    return ((blocks.sum(axis=(1, 3)) + (k * k) // 2) // (k * k)).astype(np.uint8)
+    sums = rgb[:hh, :ww].reshape(hh // k, k, ww // k, k, 3).sum(axis=(1, 3), dtype=np.uint32)
+    return ((sums + (k * k) // 2) // (k * k)).astype(np.uint8)
 
 
 def rotate_bilinear(rgb: np.ndarray, angle: float, box: Box = FULL) -> np.ndarray:
@@ -280,9 +280,11 @@ class HashGroup:
         return cls(tuple(out))
 
 
-def _hash_variants(rgb: np.ndarray, variants: Iterable[Variant], min_quality: int) -> HashGroup:
+def _hash_variants(
+    rgb: np.ndarray, variants: Iterable[Variant], min_quality: int, work: np.ndarray | None = None
+) -> HashGroup:
     out: list[VariantHash] = []
-    work = reduce_to_working_size(rgb)
+    work = reduce_to_working_size(rgb) if work is None else work
     for v in variants:
         if v.primary:
             pixels = crop(rgb, v.box)
@@ -334,16 +336,18 @@ class Strategy:
         image whose own edge is a uniform band (a sky, a wall) loses that band
         when a border of the same colour is added and trimmed away again.
         """
-        group = _hash_variants(rgb, self.bank, self.min_quality)
-        return self._with_trim(group, rgb) if self.trim_bank else group
+        work = reduce_to_working_size(rgb)
+        group = _hash_variants(rgb, self.bank, self.min_quality, work)
+        return self._with_trim(group, work) if self.trim_bank else group
 
     def query_group(self, rgb: np.ndarray) -> HashGroup:
         """Hashes to look up for an upload."""
-        group = _hash_variants(rgb, self.query, self.min_quality)
-        return self._with_trim(group, rgb) if self.trim_query else group
-
-    def _with_trim(self, group: HashGroup, rgb: np.ndarray) -> HashGroup:
         work = reduce_to_working_size(rgb)
+        group = _hash_variants(rgb, self.query, self.min_quality, work)
+        return self._with_trim(group, work) if self.trim_query else group
+
+    def _with_trim(self, group: HashGroup, work: np.ndarray) -> HashGroup:
+        """Add the trimmed frame of the working copy, if trimming removes enough."""
         h, w = work.shape[:2]
         x0, y0, x1, y1 = trim_box(work)
         if max(x0 / w, y0 / h, (w - x1) / w, (h - y1) / h) < self.min_trim_share:
