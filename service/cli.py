@@ -23,6 +23,7 @@ from .db.engine import make_engine, make_sessionmaker, transaction
 from .db.migrate import current_revision, upgrade
 from .db.models import Platform
 from .settings import Settings
+from . import victim_cli  # noqa: F401  (registers ncii submit, status, withdraw)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 platform_app = typer.Typer(help="Platforms and their API keys.", no_args_is_help=True)
