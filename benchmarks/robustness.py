@@ -49,9 +49,9 @@ except ImportError:  # pragma: no cover
     groups = None  # type: ignore[assignment]
 
 try:
-    from benchmarks.transforms import PHOTOMETRIC, Transform, suite
+    from benchmarks.transforms import PHOTOMETRIC, suite
 except ImportError:  # run as a script from benchmarks/
-    from transforms import PHOTOMETRIC, Transform, suite  # type: ignore
+    from transforms import PHOTOMETRIC, suite  # type: ignore
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = REPO.parent / "shared" / "data" / "photos"
@@ -224,7 +224,7 @@ def _false_pairs(origs: list[dict], sig: Signal) -> dict:
         slack[j] = s1[order][first]
         dist[j] = d1[order][first]
     off = ~np.eye(n, dtype=bool)
-    return {"slack": slack[off], "dist": dist[off], "pairs_of": (np.argwhere(off))}
+    return {"slack": slack[off], "dist": dist[off]}
 
 
 # --- report -----------------------------------------------------------------------------
@@ -261,7 +261,6 @@ def run(images: Path, limit: int | None, workers: int, out: Path, fraction: floa
         "strategy": _describe_strategy(),
         "signals": {},
     }
-    hist_edges = list(range(0, 257, 4))
     for s in SIGNALS:
         # (photos, transforms); pairs outside the sample are masked out.
         missing = (10**6, 10**6)
@@ -303,7 +302,6 @@ def run(images: Path, limit: int | None, workers: int, out: Path, fraction: floa
     (out / "robustness.json").write_text(json.dumps(report, indent=1))
     (out / "robustness.md").write_text(markdown(report))
     plot(report, out / "robustness.png")
-    del hist_edges
     return report
 
 
