@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from . import loading
 from .errors import (
     ImageError,
@@ -23,7 +25,7 @@ from .errors import (
 )
 from .hash_value import Hash
 from .signals import get_signal
-from .signals.pdq import pdq_dihedral_from_image, pdq_from_image
+from .signals.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
 
 #: What ``ncii hash`` computes unless asked otherwise.
 DEFAULT_SIGNALS: tuple[str, ...] = ("md5", "pdq")
@@ -90,18 +92,31 @@ def hash_image(image: loading.ImageSource, signals: tuple[str, ...] = ("pdq",)) 
     types = [get_signal(name) for name in signals]
     if any(t.source == "file" for t in types):
         raise ValueError("exact digests are computed from file bytes: use hash_file()")
-    decoded = loading.load_image(image)
-    return {t.name: t.compute_image(decoded) for t in types}
+    return _image_hashes(loading.load_rgb_array(image), types)
+
+
+def _image_hashes(rgb, types) -> dict[str, Hash]:
+    """Each signal from the decoded pixels; a PIL image is made only if a signal needs one."""
+    out: dict[str, Hash] = {}
+    pil = None
+    for t in types:
+        if t.compute_rgb is not None:
+            out[t.name] = t.compute_rgb(rgb)
+        else:
+            if pil is None:
+                pil = Image.fromarray(rgb)
+            out[t.name] = t.compute_image(pil)
+    return out
 
 
 def pdq_hash(image: loading.ImageSource) -> Hash:
     """The PDQ hash (with its quality) of an image: the one call most callers need."""
-    return pdq_from_image(loading.load_image(image))
+    return pdq_from_rgb(loading.load_rgb_array(image))
 
 
 def pdq_dihedral(image: loading.ImageSource) -> list[Hash]:
     """The 8 dihedral PDQ hashes of an image, in :data:`matcher.pdq.DIHEDRAL_NAMES` order."""
-    return pdq_dihedral_from_image(loading.load_image(image))
+    return pdq_dihedral_from_rgb(loading.load_rgb_array(image))
 
 
 def hash_file(
@@ -129,7 +144,7 @@ def hash_file(
     if not needs_pixels:
         return result
     try:
-        image = loading.load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
+        rgb = loading.load_rgb_array(data, max_pixels=max_pixels, max_bytes=max_bytes)
     except (NotAnImageError, UnsupportedImageFormatError) as error:
         if _looks_like_video(data) and any(t.source == "file" for t in types):
             result.kind = "video"  # exact digests only, as StopNCII does for videos
@@ -137,12 +152,10 @@ def hash_file(
         return _failed(result, error)
     except ImageError as error:
         return _failed(result, error)
-    result.width, result.height = image.size
-    for t in types:
-        if t.source == "image":
-            result.hashes[t.name] = t.compute_image(image)
+    result.height, result.width = rgb.shape[:2]
+    result.hashes.update(_image_hashes(rgb, [t for t in types if t.source == "image"]))
     if dihedral:
-        result.dihedral = pdq_dihedral_from_image(image)
+        result.dihedral = pdq_dihedral_from_rgb(rgb)
     return result
 
 

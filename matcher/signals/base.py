@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from PIL import Image
 
 from ..errors import UnknownSignalError
@@ -37,6 +38,8 @@ class SignalType:
     compute_image: Callable[[Image.Image], Hash] | None = None
     compute_bytes: Callable[[bytes], Hash] | None = None
     min_quality: int | None = None
+    #: Optional fast path from decoded (H, W, 3) uint8 pixels, skipping a PIL copy.
+    compute_rgb: Callable[[np.ndarray], Hash] | None = None
 
     @property
     def nbytes(self) -> int:

@@ -16,15 +16,23 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
-def pdq_from_image(image: Image.Image) -> Hash:
-    code, quality = pdq.hash_rgb(_rgb(image))
+def pdq_from_rgb(rgb: np.ndarray) -> Hash:
+    code, quality = pdq.hash_rgb(rgb)
     return Hash("pdq", bytes(code), quality)
 
 
-def pdq_dihedral_from_image(image: Image.Image) -> list[Hash]:
+def pdq_from_image(image: Image.Image) -> Hash:
+    return pdq_from_rgb(_rgb(image))
+
+
+def pdq_dihedral_from_rgb(rgb: np.ndarray) -> list[Hash]:
     """The 8 rotations and mirrors, in :data:`matcher.pdq.DIHEDRAL_NAMES` order."""
-    codes, quality = pdq.hash_rgb_dihedral(_rgb(image))
+    codes, quality = pdq.hash_rgb_dihedral(rgb)
     return [Hash("pdq", bytes(code), quality) for code in codes]
+
+
+def pdq_dihedral_from_image(image: Image.Image) -> list[Hash]:
+    return pdq_dihedral_from_rgb(_rgb(image))
 
 
 PDQ = register(
@@ -35,6 +43,7 @@ PDQ = register(
         source="image",
         description="Meta's PDQ, 256-bit perceptual hash (equal to the reference)",
         compute_image=pdq_from_image,
+        compute_rgb=pdq_from_rgb,
         min_quality=pdq.MIN_QUALITY,
     )
 )
