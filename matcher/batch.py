@@ -26,8 +26,8 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _hash_chunk(paths: list[str], signals: tuple[str, ...], dihedral: bool) -> list[FileHashes]:
-    return [hash_file(path, signals, dihedral=dihedral) for path in paths]
+def _hash_chunk(paths: list[str], signals: tuple[str, ...], dihedral: bool, group: str | None) -> list[FileHashes]:
+    return [hash_file(path, signals, dihedral=dihedral, group=group) for path in paths]
 
 
 def hash_files(
@@ -35,6 +35,7 @@ def hash_files(
     signals: tuple[str, ...] = DEFAULT_SIGNALS,
     *,
     dihedral: bool = False,
+    group: str | None = None,
     workers: int | None = None,
     chunk_size: int = 8,
 ) -> Iterator[FileHashes]:
@@ -49,7 +50,7 @@ def hash_files(
     items = (os.fspath(p) for p in paths)
     if workers == 1:
         for path in items:
-            yield hash_file(path, signals, dihedral=dihedral)
+            yield hash_file(path, signals, dihedral=dihedral, group=group)
         return
     window = workers * 4
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -58,7 +59,7 @@ def hash_files(
         def submit_next() -> bool:
             chunk = list(islice(items, chunk_size))
             if chunk:
-                pending.append(pool.submit(_hash_chunk, chunk, signals, dihedral))
+                pending.append(pool.submit(_hash_chunk, chunk, signals, dihedral, group))
             return bool(chunk)
 
         while len(pending) < window and submit_next():

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .batch import default_workers, hash_files
+from .errors import MatcherError
 from .hashing import DEFAULT_SIGNALS
 from .signals import get_signal, signal_names
 
@@ -87,12 +88,14 @@ def _parse_signals(text: str) -> tuple[str, ...]:
 
 
 class _CsvWriter:
-    def __init__(self, stream: TextIO, signals: tuple[str, ...], dihedral: bool) -> None:
+    def __init__(self, stream: TextIO, signals: tuple[str, ...], dihedral: bool, group: bool = False) -> None:
         self.columns = ["path", "kind", *signals]
         if "pdq" in signals:
             self.columns.append("quality")
         if dihedral:
             self.columns.append("pdq_dihedral")
+        if group:
+            self.columns.append("group")
         self.columns += ["width", "height", "error_code", "error_message"]
         self.writer = csv.DictWriter(stream, fieldnames=self.columns, extrasaction="ignore")
         self.writer.writeheader()
@@ -101,6 +104,8 @@ class _CsvWriter:
         row = dict(record)
         if "pdq_dihedral" in row:
             row["pdq_dihedral"] = " ".join(row["pdq_dihedral"].values())
+        if "group" in row:
+            row["group"] = " ".join(f"{h['variant']}:{h['pdq']}" for h in row["group"]["hashes"])
         if "error" in row:
             row["error_code"], row["error_message"] = row["error"]["code"], row["error"]["message"]
         self.writer.writerow(row)
@@ -113,6 +118,9 @@ def hash_command(
         str, typer.Option("--signals", "-s", help=f"Comma-separated signal types: {', '.join(signal_names())}.")
     ] = ",".join(DEFAULT_SIGNALS),
     dihedral: Annotated[bool, typer.Option(help="Also print the 8 rotated/mirrored PDQ hashes.")] = False,
+    group: Annotated[
+        bool, typer.Option("--group", help="Also print each picture's hash group (what a bank stores for it).")
+    ] = False,
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.jsonl,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Processes to hash with (default: all cores).", show_default=False)
@@ -128,9 +136,11 @@ def hash_command(
     names = _parse_signals(signals)
     show_progress = sys.stderr.isatty() if progress is None else progress
     paths_list = list(iter_input_paths(paths))
-    results = hash_files(paths_list, names, dihedral=dihedral, workers=workers or default_workers())
+    results = hash_files(
+        paths_list, names, dihedral=dihedral, group="bank" if group else None, workers=workers or default_workers()
+    )
     out = sys.stdout
-    writer = _CsvWriter(out, names, dihedral) if output_format is OutputFormat.csv else None
+    writer = _CsvWriter(out, names, dihedral, group) if output_format is OutputFormat.csv else None
     failed = 0
     with _progress(show_progress, len(paths_list)) as advance:
         for result in results:
@@ -143,6 +153,53 @@ def hash_command(
             advance()
     if failed:
         Console(stderr=True).print(f"[yellow]{failed} of {len(paths_list)} files could not be hashed[/]")
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+@app.command("match")
+def match_command(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or - to read paths from stdin.")],
+    bank: Annotated[
+        Path, typer.Option("--bank", "-b", help="JSON Lines from `ncii hash --group` (or lines with pdq / md5).")
+    ],
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Processes to hash with (default: all cores).", show_default=False)
+    ] = None,
+    only_matches: Annotated[bool, typer.Option("--only-matches", help="Print only files that match.")] = False,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr (default: when stderr is a terminal).")] = None,  # type: ignore[assignment]
+) -> None:
+    """Match files against a bank file, locally: per file, the bank lines it meets and how closely.
+
+    Uses the hash-group strategy of `matcher.groups` (the upload's query hashes against each
+    banked picture's group) and exact MD5. Exit status 1 if any file could not be hashed.
+    """
+    from .local_bank import LocalBank
+
+    try:
+        local = LocalBank.from_jsonl(bank)
+    except (OSError, MatcherError) as error:
+        raise typer.BadParameter(str(error), param_hint="--bank") from None
+    err = Console(stderr=True)
+    err.print(f"bank: {local.pictures} pictures, {len(local.rows)} PDQ hashes, {len(local.md5)} MD5s")
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    paths_list = list(iter_input_paths(paths))
+    results = hash_files(paths_list, ("md5",), group="query", workers=workers or default_workers())
+    failed = matched = 0
+    with _progress(show_progress, len(paths_list)) as advance:
+        for result in results:
+            record: dict[str, Any] = {"path": result.path, "kind": result.kind}
+            if result.error is not None:
+                record["error"] = {"code": result.error.code, "message": str(result.error)}
+                failed += 1
+            else:
+                found = local.match(result)
+                record["matches"] = [m.to_record() for m in found]
+                matched += bool(found)
+            if not only_matches or record.get("matches"):
+                sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+            advance()
+    err.print(f"{matched} of {len(paths_list)} files match the bank" + (f"; {failed} could not be hashed" if failed else ""))
+    if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 

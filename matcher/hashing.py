@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image
 
@@ -26,6 +26,9 @@ from .errors import (
 from .hash_value import Hash
 from .signals import get_signal
 from .signals.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
+
+if TYPE_CHECKING:
+    from .groups import HashGroup
 
 #: What ``ncii hash`` computes unless asked otherwise.
 DEFAULT_SIGNALS: tuple[str, ...] = ("md5", "pdq")
@@ -47,6 +50,8 @@ class FileHashes:
     kind: str = "image"  # "image", "video" (exact digests only) or "error"
     hashes: dict[str, Hash] = field(default_factory=dict)
     dihedral: list[Hash] | None = None
+    group: "HashGroup | None" = None
+    group_strategy: str | None = None
     width: int | None = None
     height: int | None = None
     error: MatcherError | None = None
@@ -71,6 +76,8 @@ class FileHashes:
             from .pdq import DIHEDRAL_NAMES
 
             record["pdq_dihedral"] = {n: h.hex for n, h in zip(DIHEDRAL_NAMES, self.dihedral)}
+        if self.group is not None:
+            record["group"] = {"strategy": self.group_strategy, "hashes": self.group.records()}
         if self.width is not None:
             record["width"], record["height"] = self.width, self.height
         if self.error is not None:
@@ -124,10 +131,15 @@ def hash_file(
     signals: tuple[str, ...] = DEFAULT_SIGNALS,
     *,
     dihedral: bool = False,
+    group: Literal["bank", "query"] | None = None,
     max_bytes: int = loading.DEFAULT_MAX_BYTES,
     max_pixels: int = loading.DEFAULT_MAX_PIXELS,
 ) -> FileHashes:
-    """Hash one file; bad input ends up in ``result.error``, not as an exception."""
+    """Hash one file; bad input ends up in ``result.error``, not as an exception.
+
+    ``group="bank"`` adds the hash group a submitted picture is stored as,
+    ``group="query"`` the hashes an upload is looked up with (:mod:`matcher.groups`).
+    """
     types = [get_signal(name) for name in signals]
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
     result = FileHashes(path=path)
@@ -140,7 +152,7 @@ def hash_file(
     for t in types:
         if t.source == "file":
             result.hashes[t.name] = t.compute_bytes(data)
-    needs_pixels = dihedral or any(t.source == "image" for t in types)
+    needs_pixels = dihedral or group is not None or any(t.source == "image" for t in types)
     if not needs_pixels:
         return result
     try:
@@ -156,6 +168,11 @@ def hash_file(
     result.hashes.update(_image_hashes(rgb, [t for t in types if t.source == "image"]))
     if dihedral:
         result.dihedral = pdq_dihedral_from_rgb(rgb)
+    if group is not None:
+        from .groups import DEFAULT_STRATEGY
+
+        result.group_strategy = DEFAULT_STRATEGY.name
+        result.group = DEFAULT_STRATEGY.bank_group(rgb) if group == "bank" else DEFAULT_STRATEGY.query_group(rgb)
     return result
 
 

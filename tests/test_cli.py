@@ -76,3 +76,67 @@ def test_hashes_of_the_shared_photo_set_equal_its_manifest(shared_data: Path) ->
     differing = [r for r in lines if r["pdq"] != manifest[Path(r["path"]).name]["pdq_hex"]]
     assert len(differing) <= 0.01 * len(lines)
     assert all(r["quality"] == int(manifest[Path(r["path"]).name]["pdq_quality"]) for r in lines)
+
+
+def _edited_copies(folder: Path) -> dict[str, Path]:
+    from PIL import Image, ImageOps
+
+    original = Image.open(PDQ_DIR / "bridge-1-original.jpg").convert("RGB")
+    w, h = original.size
+    copies = {
+        "cropped": original.crop((int(w * 0.06), 0, w, h)),
+        "mirrored": ImageOps.mirror(original).resize((w // 3, h // 3)),
+        "bordered": ImageOps.expand(original, border=150, fill="black"),
+    }
+    paths = {}
+    for name, image in copies.items():
+        paths[name] = folder / f"{name}.jpg"
+        image.save(paths[name], quality=80)
+    paths["unrelated"] = folder / "unrelated.jpg"
+    shutil.copy(PDQ_DIR / "wee.jpg", paths["unrelated"])
+    return paths
+
+
+def test_hash_group_then_match_edited_copies_against_the_bank(tmp_path: Path) -> None:
+    bank_run = run("hash", "--workers", "1", "--group", str(PDQ_DIR / "bridge-1-original.jpg"), str(PDQ_DIR / "q1050.jpg"))
+    assert bank_run.exit_code == 0, bank_run.output
+    bank_lines = records(bank_run.stdout)
+    group = bank_lines[0]["group"]
+    assert group["strategy"] and 1 < len(group["hashes"]) <= 18
+    assert group["hashes"][0]["variant"] == "full" and group["hashes"][0]["pdq"] == bank_lines[0]["pdq"]
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text(bank_run.stdout)
+
+    (tmp_path / "uploads").mkdir()
+    copies = _edited_copies(tmp_path / "uploads")
+    result = run("match", "--workers", "1", "--bank", str(bank), str(tmp_path / "uploads"))
+    assert result.exit_code == 0, result.output
+    by_name = {Path(r["path"]).stem: r for r in records(result.stdout)}
+    assert set(by_name) == set(copies)
+    for name in ("cropped", "mirrored", "bordered"):
+        best = by_name[name]["matches"][0]
+        assert best["line"] == 1 and best["distance"] <= best["threshold"], name
+    assert by_name["unrelated"]["matches"] == []
+
+
+def test_match_finds_exact_md5_and_plain_pdq_lines(tmp_path: Path) -> None:
+    data = (PDQ_DIR / "wee.jpg").read_bytes()
+    import hashlib
+
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text(
+        json.dumps({"md5": hashlib.md5(data).hexdigest()}) + "\n"
+        + json.dumps({"pdq": "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22", "quality": 100}) + "\n"
+    )
+    result = run("match", "--workers", "1", "--bank", str(bank), str(PDQ_DIR / "wee.jpg"), str(PDQ_DIR / "bridge-1-original.jpg"))
+    assert result.exit_code == 0, result.output
+    lines = records(result.stdout)
+    assert [(m["line"], m["signal"]) for m in lines[0]["matches"]] == [(1, "md5")]
+    assert [(m["line"], m["signal"], m["distance"]) for m in lines[1]["matches"]] == [(2, "pdq", 0)]
+
+
+def test_a_malformed_bank_file_is_a_usage_error(tmp_path: Path) -> None:
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text('{"pdq": "abc"}\n')
+    result = run("match", "--bank", str(bank), str(PDQ_DIR / "wee.jpg"))
+    assert result.exit_code == 2 and "line 1" in result.output
