@@ -275,9 +275,14 @@ class HashGroup:
             code = np.frombuffer(bytes.fromhex(r["pdq"]), dtype=np.uint8)
             if code.size != pdq.HASH_BYTES:
                 raise ValueError(f"not a 256-bit PDQ hash: {r['pdq']!r}")
-            primary = r.get("primary", r["variant"] == "full" or r["variant"].startswith("full/"))
+            primary = r.get("primary", is_primary_variant(r["variant"]))
             out.append(VariantHash(r["variant"], code, int(r.get("quality", 100)), bool(primary)))
         return cls(tuple(out))
+
+
+def is_primary_variant(name: str) -> bool:
+    """The full frame and its dihedral turns are primary; crops, rotations and trims are not."""
+    return name == "full" or name.startswith("full/")
 
 
 def _hash_variants(
@@ -356,6 +361,15 @@ class Strategy:
         if quality < self.min_quality:
             return group
         return HashGroup(group.hashes + (VariantHash("trim", code, quality, False),))
+
+    @property
+    def widest_threshold(self) -> int:
+        """Search radius that finds every pair any rule of this strategy accepts."""
+        return max(self.primary_threshold, self.secondary_threshold)
+
+    def pair_threshold(self, query_primary: bool, bank_variant: str) -> int:
+        """Threshold for one query hash against one stored hash, known by its variant name."""
+        return self.primary_threshold if query_primary and is_primary_variant(bank_variant) else self.secondary_threshold
 
     def thresholds(self, query: HashGroup, bank: HashGroup) -> np.ndarray:
         """(len(query), len(bank)) thresholds for every pair."""

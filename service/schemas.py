@@ -94,8 +94,13 @@ class MatchOut(BaseModel):
     hash_id: int
     signal: str
     distance: int
-    variant: str
+    variant: str = Field(description="Which part of the banked picture matched (full, crop_l7.5, ...).")
     case_status: str
+    confidence: Literal["high", "review"] = Field(
+        "high",
+        description="high: within the signal's standard threshold (PDQ 31); "
+        "review: within the hash-group strategy's wider one only. Every match is a lead for review either way.",
+    )
 
 
 class QueryResult(BaseModel):

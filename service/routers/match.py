@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from matcher import loading
-from matcher.errors import ImageError, MatcherError
+from matcher.errors import MatcherError
+from matcher.groups import DEFAULT_STRATEGY
 from matcher.hashing import hash_file
 from matcher.signals import get_signal
 
@@ -38,26 +38,40 @@ router = APIRouter(prefix="/v1/match", tags=["match (platforms)"])
 class _Query:
     index: int
     signal: str
-    codes: np.ndarray  # (g, nbytes): one code, or a group (e.g. 8 dihedral variants)
+    codes: np.ndarray  # (g, nbytes): one code, or an upload's query group
     content_ref: str | None
+    primary: tuple[bool, ...] = (True,)  # per code: the full frame (or a turn of it)?
+
+
+def _radius(signal: str) -> int:
+    """PDQ is searched at the hash-group strategy's widest threshold; other signals at their own."""
+    return DEFAULT_STRATEGY.widest_threshold if signal == "pdq" else get_signal(signal).threshold
+
+
+def _limit(signal: str, query_primary: bool, bank_variant: str) -> int:
+    if signal == "pdq":
+        return DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant)
+    return get_signal(signal).threshold
 
 
 def _search(
     queries: list[_Query], index: BankIndex, session: Session, key: ApiKey, query_kind: str
 ) -> tuple[dict[int, list[MatchOut]], list[MatchEvent]]:
     """Matches per query index, and the match events to record (by the caller, in a write transaction)."""
-    hits_per_query: dict[int, dict[int, int]] = defaultdict(dict)
-    by_signal: dict[tuple[str, int], list[_Query]] = defaultdict(list)
+    # Every code of every query is searched at its signal's widest radius; each hit
+    # keeps the distance and whether the query code was primary, to apply the
+    # pair's own threshold once the stored hash's variant is known.
+    hits_per_query: dict[int, dict[int, list[tuple[int, bool]]]] = defaultdict(lambda: defaultdict(list))
+    by_signal: dict[str, list[tuple[_Query, int]]] = defaultdict(list)
     for q in queries:
-        by_signal[(q.signal, q.codes.shape[0])].append(q)
-    for (signal, group), members in by_signal.items():
-        codes = np.stack([q.codes for q in members])  # (n, g, nbytes)
-        found = index.search(signal, codes if group > 1 else codes[:, 0], get_signal(signal).threshold)
-        for q, hits in zip(members, found):
+        for member in range(q.codes.shape[0]):
+            by_signal[q.signal].append((q, member))
+    for signal, members in by_signal.items():
+        codes = np.stack([q.codes[m] for q, m in members])
+        found = index.search(signal, codes, _radius(signal))
+        for (q, m), hits in zip(members, found):
             for hit in hits:
-                best = hits_per_query[q.index].get(hit.hash_id)
-                if best is None or hit.distance < best:
-                    hits_per_query[q.index][hit.hash_id] = hit.distance
+                hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))
     all_ids = {h for hits in hits_per_query.values() for h in hits}
     if not all_ids:
         return {}, []
@@ -72,12 +86,24 @@ def _search(
     refs = {q.index: q.content_ref for q in queries}
     for query_index, hits in hits_per_query.items():
         matches = []
-        for hash_id, distance in sorted(hits.items(), key=lambda kv: (kv[1], kv[0])):
+        accepted: list[tuple[int, int, object]] = []
+        for hash_id, pairs in hits.items():
             row = live.get(hash_id)
             if row is None:
                 continue
+            within = [d for d, primary in pairs if d <= _limit(row.signal, primary, row.variant)]
+            if within:
+                accepted.append((min(within), hash_id, row))
+        for distance, hash_id, row in sorted(accepted, key=lambda t: (t[0], t[1])):
             matches.append(
-                MatchOut(hash_id=hash_id, signal=row.signal, distance=distance, variant=row.variant, case_status=row.status)
+                MatchOut(
+                    hash_id=hash_id,
+                    signal=row.signal,
+                    distance=distance,
+                    variant=row.variant,
+                    case_status=row.status,
+                    confidence="high" if distance <= get_signal(row.signal).threshold else "review",
+                )
             )
             metrics.MATCHES.labels(row.signal).inc()
             events.append(
@@ -152,14 +178,15 @@ async def match_image(
     index: BankIndex = Depends(get_index),
     settings: Settings = Depends(get_settings),
 ) -> Response:
-    """Hash one image in memory (PDQ with its 8 rotations and mirrors, and MD5) and check it."""
+    """Hash one image in memory and check it: MD5, and the hash-group strategy's query hashes
+    (the full frame in its 8 rotations and mirrors, centred crops, the frame with borders trimmed)."""
     data = await file.read(settings.max_upload_bytes + 1)
     await file.close()
     if len(data) > settings.max_upload_bytes:
         raise ApiError(413, "payload_too_large", f"Images up to {settings.max_upload_bytes} bytes are checked.")
     # Decoding and hashing take milliseconds of CPU: off the event loop.
     result = await run_in_threadpool(
-        hash_file, data, ("md5", "pdq"), dihedral=True, max_bytes=settings.max_upload_bytes,
+        hash_file, data, ("md5", "pdq"), group="query", max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_upload_pixels,
     )
     del data  # the image bytes go no further than this function
@@ -170,8 +197,9 @@ async def match_image(
     checked = QueryResult(index=0, content_ref=content_ref, status="checked")
     if result.kind == "image":
         pdq = result.hashes["pdq"]
-        if get_signal("pdq").usable(pdq):
-            queries.append(_Query(0, "pdq", np.stack([h.to_array() for h in result.dihedral]), content_ref))
+        if get_signal("pdq").usable(pdq) and len(result.group):
+            group = result.group
+            queries.append(_Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary)))
         else:
             checked.code = "quality_too_low"
             checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"

@@ -59,6 +59,19 @@ def test_scope_is_enforced(client):
     assert _error_code(response) == "api_key_scope"
 
 
+def test_pdq_matches_between_31_and_the_group_threshold_are_flagged_for_review(client, platform):
+    from matcher.groups import DEFAULT_STRATEGY
+
+    stored = random_pdq()
+    submit(client, image_item(stored))
+    catch_up(client.app)
+    wide = DEFAULT_STRATEGY.widest_threshold
+    queries = [pdq_query(flip_bits(stored, d)) for d in (31, 32, wide, wide + 1)]
+    results = match(client, platform, *queries).json()["results"]
+    found = [[(m["distance"], m["confidence"]) for m in r["matches"]] for r in results]
+    assert found == [[(31, "high")], [(32, "review")], [(wide, "review")], []]
+
+
 def test_a_revoked_platform_is_refused(client, platform_key, platform):
     assert match(client, platform, pdq_query(random_pdq())).status_code == 200
     from service.auth.api_keys import revoke_platform
@@ -85,7 +98,7 @@ def test_match_by_hash_with_per_query_statuses(client, platform):
     catch_up(client.app)
     queries = [
         pdq_query(flip_bits(near, 20), "upload-1"),  # near copy: matches at distance 20
-        pdq_query(flip_bits(near, 40), "upload-2"),  # too far
+        pdq_query(flip_bits(near, 60), "upload-2"),  # too far, even for the hash-group threshold
         pdq_query("zz" * 32, "upload-3"),  # invalid
         pdq_query(near, "upload-4", quality=10),  # too plain to check
         {"signal": "md5", "hash": exact_md5, "content_ref": "upload-5"},
@@ -102,6 +115,7 @@ def test_match_by_hash_with_per_query_statuses(client, platform):
     first = results[0]["matches"]
     assert len(first) == 1
     assert first[0]["distance"] == 20 and first[0]["signal"] == "pdq" and first[0]["case_status"] == "active"
+    assert first[0]["confidence"] == "high"
     assert results[1]["matches"] == [] and results[6]["matches"] == []
     assert results[4]["matches"][0]["distance"] == 0 and results[4]["matches"][0]["signal"] == "md5"
 
