@@ -43,19 +43,23 @@ class _Query:
     primary: tuple[bool, ...] = (True,)  # per code: the full frame (or a turn of it)?
 
 
-def _radius(signal: str) -> int:
-    """PDQ is searched at the hash-group strategy's widest threshold; other signals at their own."""
-    return DEFAULT_STRATEGY.widest_threshold if signal == "pdq" else get_signal(signal).threshold
+def _radius(signal: str, cap: int | None) -> int:
+    """PDQ is searched at the hash-group strategy's widest threshold (or the deployment's cap)."""
+    if signal != "pdq":
+        return get_signal(signal).threshold
+    widest = DEFAULT_STRATEGY.widest_threshold
+    return widest if cap is None else min(widest, cap)
 
 
-def _limit(signal: str, query_primary: bool, bank_variant: str) -> int:
-    if signal == "pdq":
-        return DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant)
-    return get_signal(signal).threshold
+def _limit(signal: str, query_primary: bool, bank_variant: str, cap: int | None) -> int:
+    if signal != "pdq":
+        return get_signal(signal).threshold
+    limit = DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant)
+    return limit if cap is None else min(limit, cap)
 
 
 def _search(
-    queries: list[_Query], index: BankIndex, session: Session, key: ApiKey, query_kind: str
+    queries: list[_Query], index: BankIndex, session: Session, key: ApiKey, query_kind: str, cap: int | None = None
 ) -> tuple[dict[int, list[MatchOut]], list[MatchEvent]]:
     """Matches per query index, and the match events to record (by the caller, in a write transaction)."""
     # Every code of every query is searched at its signal's widest radius; each hit
@@ -68,7 +72,7 @@ def _search(
             by_signal[q.signal].append((q, member))
     for signal, members in by_signal.items():
         codes = np.stack([q.codes[m] for q, m in members])
-        found = index.search(signal, codes, _radius(signal))
+        found = index.search(signal, codes, _radius(signal, cap))
         for (q, m), hits in zip(members, found):
             for hit in hits:
                 hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))
@@ -91,7 +95,7 @@ def _search(
             row = live.get(hash_id)
             if row is None:
                 continue
-            within = [d for d, primary in pairs if d <= _limit(row.signal, primary, row.variant)]
+            within = [d for d, primary in pairs if d <= _limit(row.signal, primary, row.variant, cap)]
             if within:
                 accepted.append((min(within), hash_id, row))
         for distance, hash_id, row in sorted(accepted, key=lambda t: (t[0], t[1])):
@@ -161,7 +165,7 @@ def match_hashes(
             results[i].reason = f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably"
             continue
         queries.append(_Query(i, signal.name, value.to_array()[None, :], q.content_ref))
-    found, events = _search(queries, index, session, key, "hash")
+    found, events = _search(queries, index, session, key, "hash", settings.pdq_match_threshold)
     _record(request, events)
     for query_index, matches in found.items():
         results[query_index].matches = matches
@@ -203,7 +207,9 @@ async def match_image(
         else:
             checked.code = "quality_too_low"
             checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"
-    found, events = await run_in_threadpool(_search, queries, index, session, key, "image")
+    found, events = await run_in_threadpool(
+        _search, queries, index, session, key, "image", settings.pdq_match_threshold
+    )
     await run_in_threadpool(_record, request, events)
     checked.matches = found.get(0, [])
     return _answer(MatchResponse(results=[checked]))

@@ -305,3 +305,15 @@ def test_checks_do_not_wait_for_a_writer(client, platform):
         assert matched_ids(match(client, platform, pdq_query(random_pdq()), pdq_query(random_pdq()))) == [[], []]
         client.app.state.index.catch_up()
         assert client.get("/readyz").status_code == 200
+
+
+def test_a_deployment_can_cap_the_pdq_threshold(client, platform):
+    client.app.state.settings.pdq_match_threshold = 31
+    try:
+        stored = random_pdq()
+        submit(client, image_item(stored))
+        catch_up(client.app)
+        results = match(client, platform, pdq_query(flip_bits(stored, 31)), pdq_query(flip_bits(stored, 32))).json()
+        assert [len(r["matches"]) for r in results["results"]] == [1, 0]
+    finally:
+        client.app.state.settings.pdq_match_threshold = None
