@@ -114,6 +114,7 @@ function renderItem(item) {
     img.src = item.url;
     img.className = "thumb";
     img.decoding = "async";
+    img.loading = "lazy";
     li.append(img);
   } else {
     const tile = document.createElement("span");
@@ -258,6 +259,7 @@ async function submit() {
   }
   if (response.status === 201 && body) return showResult(body);
   if (body?.error?.code === "case_nothing_usable") return failSend(t("errorNothing"));
+  if (body?.error?.code === "case_too_many_items") return failSend(t("errorTooMany"));
   return failSend(t("errorServer"));
 }
 
