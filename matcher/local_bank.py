@@ -49,7 +49,7 @@ class BankMatch:
 @dataclass
 class LocalBank:
     strategy: Strategy = DEFAULT_STRATEGY
-    index: HashIndex = field(default_factory=lambda: HashIndex(256))
+    index: HashIndex | None = None
     rows: list[tuple[int, str, bool]] = field(default_factory=list)  # id -> (line, variant, primary)
     paths: dict[int, str | None] = field(default_factory=dict)  # line -> path
     md5: dict[str, list[int]] = field(default_factory=dict)  # md5 hex -> lines
@@ -60,7 +60,7 @@ class LocalBank:
 
     @classmethod
     def from_jsonl(cls, path: str | Path, strategy: Strategy = DEFAULT_STRATEGY) -> LocalBank:
-        bank = cls(strategy=strategy)
+        bank = cls(strategy=strategy, index=HashIndex(256, tuned_threshold=strategy.widest_threshold))
         codes: list[np.ndarray] = []
         with open(path, encoding="utf-8") as handle:
             for number, text in enumerate(handle, start=1):
