@@ -13,10 +13,10 @@
     uploads almost never match), so no match events are written.
 
 The bank is generated with bulk inserts (random codes, 1,000 cases of 1,000
-items). Nothing but the results is kept: ``benchmarks/results/service.json``
-and ``service.md``.
+items). Nothing but the results is kept: ``benchmarks/results/service_load.json``
+and ``service_load.md``.
 
-Usage: python benchmarks/service.py [--hashes 1000000] [--seconds 8] [--no-postgres]
+Usage: python benchmarks/service_load.py [--hashes 1000000] [--seconds 8] [--no-postgres]
        (PostgreSQL: $NCII_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/test,
        in which a throw-away database is created and dropped.)
 """
@@ -353,7 +353,7 @@ def markdown(report: dict) -> str:
         "# Service benchmark",
         "",
         f"{report['when']}; {report['machine']}; Python {report['python']}. "
-        f"Bank: {report['hashes']:,} random PDQ hashes. Produced by `benchmarks/service.py`.",
+        f"Bank: {report['hashes']:,} random PDQ hashes. Produced by `benchmarks/service_load.py`.",
         "",
         "## Index ready time after a restart (one worker)",
         "",
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="rewrite service.md from service.json")
     args = parser.parse_args(argv)
     if args.report_only:
-        (args.out / "service.md").write_text(markdown(json.loads((args.out / "service.json").read_text())))
+        (args.out / "service_load.md").write_text(markdown(json.loads((args.out / "service_load.json").read_text())))
         return 0
     if args.drive:
         print(json.dumps(drive(args.drive, args.key, args.batch, args.seconds, args.concurrency, seed=args.batch)))
@@ -470,8 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         engine.dispose()
         report["baseline"] = baseline(codes, rng, min(args.seconds, 5.0))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "service.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "service.md").write_text(markdown(report))
+    (args.out / "service_load.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "service_load.md").write_text(markdown(report))
     print(markdown(report))
     return 0
 
