@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--report-only", action="store_true", help="rewrite service.md from service.json")
+    parser.add_argument("--report-only", action="store_true", help="rewrite service_load.md from service_load.json")
     args = parser.parse_args(argv)
     if args.report_only:
         (args.out / "service_load.md").write_text(markdown(json.loads((args.out / "service_load.json").read_text())))
