@@ -51,7 +51,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 # Pages: never kept by a shared computer's cache or a proxy (the result view shows a PIN).
 PAGE_CACHE = "no-store"
@@ -111,13 +111,13 @@ def _page(request: Request, template: str) -> HTMLResponse:
     return response
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def hashing_page(request: Request) -> HTMLResponse:
     """Choose photos and videos, hash them on the device, send the hashes, get a case number."""
     return _page(request, "index.html")
 
 
-@router.get("/status", response_class=HTMLResponse)
+@router.api_route("/status", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def status_page(request: Request) -> HTMLResponse:
     """Case number + PIN: the case's state and counts, and withdrawing it."""
     return _page(request, "status.html")

@@ -18,6 +18,11 @@ let submitted = false;
 
 const worker = new Worker("/static/js/hash-worker.js", { type: "module" });
 worker.onmessage = (event) => onWorkerMessage(event.data);
+// A browser without module workers, or a worker that failed to load: say so, plainly.
+worker.onerror = () => {
+  showError($("submit-error"), t("errorStrategy"));
+  $("step-send").hidden = false;
+};
 
 setUpLanguage();
 onLanguageChange(() => {
