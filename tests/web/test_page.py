@@ -268,6 +268,17 @@ def test_whole_flow_sends_only_hashes(browser, live_server, artifacts, tmp_path,
         case_number, pin = page.inner_text("#case-number"), page.inner_text("#case-pin")
         assert (case_number, pin) == (answer["case_number"], answer["pin"])
         assert page.locator("img.thumb").count() == 0  # thumbnails gone once sent
+        if device == "desktop":
+            # Save as a file (made in the page) and copy.
+            with page.expect_download() as download:
+                page.click("#download")
+            saved = Path(download.value.path()).read_text(encoding="utf-8")
+            assert case_number in saved and pin in saved and "/status" in saved
+            assert download.value.suggested_filename == f"case-{case_number}.txt"
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+            page.click("#copy-pin")
+            expect(page.locator("#copy-status")).to_have_text("Copied.")
+            assert page.evaluate("navigator.clipboard.readText()") == pin
 
         # What was sent: hashes only, exactly what the page listed, no file names.
         assert [i["kind"] for i in sent["items"]] == ["image", "image", "image", "file"]
@@ -333,6 +344,34 @@ def test_no_cookies_and_works_from_the_keyboard(browser, live_server) -> None:
         page.keyboard.press("Tab")  # the item's remove button
         assert page.evaluate("document.activeElement.textContent") == "Remove"
         assert context.cookies() == []
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_drag_and_drop(browser, live_server) -> None:
+    import base64
+
+    from playwright.sync_api import expect
+
+    context, page, _, errors = open_page(browser, live_server, width=360)
+    try:
+        data = base64.b64encode((PDQ_FIXTURES / "q1050.jpg").read_bytes()).decode()
+        transfer = page.evaluate_handle(
+            """data => {
+                const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+                const transfer = new DataTransfer();
+                transfer.items.add(new File([bytes], "dropped.jpg", {type: "image/jpeg"}));
+                return transfer;
+            }""",
+            data,
+        )
+        page.dispatch_event("#drop", "dragenter", {"dataTransfer": transfer})
+        expect(page.locator("#drop")).to_have_class(re.compile("dragging"))
+        page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+        wait_until_hashed(page, 1)
+        expect(page.locator(".item[data-status=ready]")).to_have_count(1)
+        expect(page.locator("#drop")).not_to_have_class(re.compile("dragging"))
     finally:
         context.close()
     assert not errors, errors
