@@ -289,9 +289,13 @@ def test_whole_flow_sends_only_hashes(browser, live_server, artifacts, tmp_path,
         assert not any(p.name in raw or p.stem in raw for p in chosen)
         assert [i["status"] for i in answer["items"]] == ["accepted"] * 4
 
-        # The status page, then withdrawal with a confirmation.
+        # The status page, then withdrawal with a confirmation. On the phone nothing was
+        # copied or saved, so leaving the page asks first (the PIN is shown only once).
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.accept()))
         page.click("#status-link")
         page.wait_for_load_state("networkidle")
+        assert dialogs == (["beforeunload"] if device == "phone" else [])
         page.fill("#case", case_number.lower().replace("-", " "))
         page.fill("#pin", pin)
         page.press("#pin", "Enter")

@@ -304,6 +304,17 @@ function showResult(body) {
   $("step-send").hidden = true;
   $("result").hidden = false;
   $("result").focus();
+  // The PIN is shown once: until it has been copied, saved or printed, leaving the page asks first.
+  window.addEventListener("beforeunload", warnBeforeLeaving);
+}
+
+function warnBeforeLeaving(event) {
+  event.preventDefault();
+  event.returnValue = "";
+}
+
+function pinKept() {
+  window.removeEventListener("beforeunload", warnBeforeLeaving);
 }
 
 async function copy(text) {
@@ -315,7 +326,7 @@ async function copy(text) {
   }
 }
 $("copy-case").addEventListener("click", () => copy(caseNumber));
-$("copy-pin").addEventListener("click", () => copy(casePin));
+$("copy-pin").addEventListener("click", () => copy(casePin).then(pinKept));
 
 $("download").addEventListener("click", () => {
   const text = [
@@ -336,6 +347,10 @@ $("download").addEventListener("click", () => {
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  pinKept();
 });
 
-$("print").addEventListener("click", () => window.print());
+$("print").addEventListener("click", () => {
+  window.print();
+  pinKept();
+});
