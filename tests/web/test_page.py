@@ -206,6 +206,24 @@ def test_pages_load_nothing_from_elsewhere() -> None:
         assert "<script>" not in text and " style=" not in text and "onclick" not in text, path
 
 
+def test_support_lines_come_from_the_deployment(tmp_path, monkeypatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    from ..service.conftest import make_settings
+
+    lines = {"lines": [{"number": "0800 32 123", "label": {"en": "Crisis line", "fr": "Ligne de crise"}}]}
+    (tmp_path / "support.json").write_text(json.dumps(lines))
+    monkeypatch.setenv("NCII_SUPPORT_FILE", str(tmp_path / "support.json"))
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        for path in ("/", "/status"):
+            html = client.get(path).text
+            assert 'href="tel:080032123"' in html and ">0800 32 123<" in html
+            assert 'data-label-fr="Ligne de crise"' in html and 'data-label-nl="Crisis line"' in html  # falls back to en
+            assert "116 000" not in html
+
+
 def test_strategy_is_the_default_bank_strategy(live_server) -> None:
     import dataclasses
 
