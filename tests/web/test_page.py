@@ -270,7 +270,9 @@ def test_whole_flow_sends_only_hashes(browser, live_server, artifacts, tmp_path,
         wait_until_hashed(page, len(chosen))
         expect(page.locator(".item[data-status=failed]")).to_have_count(1)  # small.jpg: flat, quality 0
         expect(page.locator("#progress-text")).to_contain_text("5")
-        page.locator("img.thumb").last.evaluate("img => img.decode()")
+        for thumb in page.locator("img.thumb").all():  # lazy: bring each into view, let it decode
+            thumb.scroll_into_view_if_needed()
+            thumb.evaluate("img => img.decode()")
         page.click("#step-review summary")
         page.screenshot(path=str(artifacts / f"hash-page-chosen-{width}.png"), full_page=True)
         listed = parse_sent_list(page.inner_text("#sent-list"))
