@@ -61,7 +61,7 @@ STATIC_CACHE = "no-cache"
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 
 
 class _SecureStaticFiles(StaticFiles):
@@ -111,19 +111,19 @@ def _page(request: Request, template: str) -> HTMLResponse:
     return response
 
 
-@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 def hashing_page(request: Request) -> HTMLResponse:
     """Choose photos and videos, hash them on the device, send the hashes, get a case number."""
     return _page(request, "index.html")
 
 
-@router.api_route("/status", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@router.api_route("/status", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 def status_page(request: Request) -> HTMLResponse:
     """Case number + PIN: the case's state and counts, and withdrawing it."""
     return _page(request, "status.html")
 
 
-@router.get("/v1/strategy", include_in_schema=True, tags=["cases (victims)"])
+@router.get("/v1/strategy", tags=["cases (victims)"])
 def strategy() -> JSONResponse:
     """The hash-group strategy a submitted image is hashed with (``group.js`` ``bankGroup`` reads it)."""
     body = dataclasses.asdict(groups.DEFAULT_STRATEGY)
