@@ -6,20 +6,22 @@ which role a route serves: ``Depends(platform_with("match"))``, ``Depends(open_c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from .auth import api_keys
 from .auth.passwords import verify_secret
 from .bank import audit
 from .bank.case_numbers import normalise_case_number, normalise_pin
 from .bank_index import BankIndex
-from .db.models import ApiKey, Case
+from .db.models import Case
 from .errors import ApiError
 from .settings import Settings
 
@@ -121,20 +123,45 @@ def _bearer(authorization: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def platform_with(scope: str) -> Callable[..., ApiKey]:
-    """A dependency: the calling platform's key, which must carry ``scope``."""
+def _authenticate(readers, token: str) -> api_keys.Caller | None:
+    with readers() as session, session.begin():
+        key = api_keys.authenticate(session, token)
+        return api_keys.Caller.of(key) if key is not None else None
 
-    def require(
-        session: ReadSession,
+
+def key_cache(app) -> api_keys.KeyCache:
+    """This app's (this worker's) cache of successful API key checks."""
+    cache = getattr(app.state, "key_cache", None)
+    if cache is None:
+        cache = app.state.key_cache = api_keys.KeyCache(app.state.settings.api_key_cache_seconds)
+    return cache
+
+
+def platform_with(scope: str) -> Callable[..., Awaitable[api_keys.Caller]]:
+    """A dependency: the calling platform's key, which must carry ``scope``.
+
+    A key checked against the database less than ``api_key_cache_seconds`` ago is
+    taken from this worker's cache, on the event loop; otherwise it is checked in
+    the thread pool (one read-only query) and remembered if it is valid.
+    """
+
+    async def require(
+        request: Request,
         authorization: str = Header(default="", max_length=300, description="Bearer <API key>"),
-    ) -> ApiKey:
-        key = api_keys.authenticate(session, _bearer(authorization))
-        if key is None:
-            raise ApiError(401, "api_key_invalid", "A valid platform API key is needed (Authorization: Bearer ...).",
-                           headers={"WWW-Authenticate": "Bearer"})
-        if scope not in key.scopes.split():
+    ) -> api_keys.Caller:
+        token = _bearer(authorization)
+        cache = key_cache(request.app)
+        caller = cache.get(token)
+        if caller is None:
+            checked_at = time.monotonic()
+            caller = await run_in_threadpool(_authenticate, request.app.state.readers, token)
+            if caller is None:
+                raise ApiError(401, "api_key_invalid", "A valid platform API key is needed (Authorization: Bearer ...).",
+                               headers={"WWW-Authenticate": "Bearer"})
+            cache.put(token, caller, checked_at)
+        if scope not in caller.scopes:
             raise ApiError(403, "api_key_scope", f"This API key may not be used for {scope}.")
-        return key
+        return caller
 
     require.__name__ = f"platform_with_{scope.replace('.', '_')}"
     return require

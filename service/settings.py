@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         description="Cap on the PDQ match distance. Default: the hash-group strategy's (52, best recall); "
         "31 answers about 10x faster on large banks but misses more edited copies (docs/matching.md).",
     )
+    api_key_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=2,
+        description="How long each worker trusts a successful API key check (0: check every request). "
+        "A revoked key stops working within this window.",
+    )
     # Index
     index_poll_seconds: float = Field(0.5, description="How often each worker reads the change log.")
     snapshot_every_changes: int = Field(50_000, description="Write an index snapshot after this many changes.")

@@ -4,6 +4,12 @@ A key reads ``ncii_<key id>_<secret>``. The key id (public, 12 symbols) finds
 the row; the secret (32 random bytes) is compared by its SHA-256 in constant
 time. A fast hash is right here, unlike for PINs: the secret has 256 bits of
 entropy, so there is nothing to brute-force, and every upload check pays it.
+
+Each worker remembers a successful authentication for ``api_key_cache_seconds``
+(default 1 s, at most 2): an upload check then costs no database round trip for
+its key, and a revocation takes effect everywhere within that window (the same
+order as the index's consistency window for withdrawals). Failures are never
+remembered, so a newly issued key works at once.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -69,6 +76,60 @@ def authenticate(session: Session, token: str) -> ApiKey | None:
     if key.revoked_at is not None or platform_status != "active":
         return None
     return key
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated key, detached from any session (safe to keep and share between threads)."""
+
+    platform_id: int
+    key_id: str
+    scopes: frozenset[str]
+
+    @classmethod
+    def of(cls, key: ApiKey) -> Caller:
+        return cls(platform_id=key.platform_id, key_id=key.key_id, scopes=frozenset(key.scopes.split()))
+
+
+class KeyCache:
+    """Successful authentications in this worker, each for ``ttl`` seconds from the database check.
+
+    Entries are keyed by the SHA-256 of the whole token (the secret is never
+    kept in clear), so only the exact token that was verified hits the cache.
+    Bounded: when full, expired entries go first, then everything.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[bytes, tuple[float, Caller]] = {}
+
+    @staticmethod
+    def _slot(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, token: str) -> Caller | None:
+        if self.ttl <= 0 or not token:
+            return None
+        entry = self._entries.get(self._slot(token))
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._entries.pop(self._slot(token), None)
+            return None
+        return entry[1]
+
+    def put(self, token: str, caller: Caller, checked_at: float) -> None:
+        """Remember ``caller`` until ``checked_at`` (``time.monotonic()`` before the database was read) + ttl."""
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            now = time.monotonic()
+            for slot in [s for s, (until, _) in self._entries.items() if until <= now]:
+                self._entries.pop(slot, None)
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+        self._entries[self._slot(token)] = (checked_at + self.ttl, caller)
 
 
 def revoke_platform(session: Session, platform: Platform) -> int:

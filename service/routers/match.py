@@ -8,14 +8,17 @@ filtered out here even if this worker's index has not caught up yet.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 
+import anyio
+import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import MatcherError
 from matcher.groups import DEFAULT_STRATEGY
@@ -24,9 +27,10 @@ from matcher.signals import get_signal
 
 from .. import metrics
 from ..bank_index import BankIndex
-from ..db.models import ApiKey, BankHash, Case, MatchEvent
+from ..auth.api_keys import Caller
+from ..db.models import BankHash, Case, MatchEvent
 from ..db.engine import transaction
-from ..deps import ReadSession, get_index, get_settings, platform_with
+from ..deps import get_index, get_settings, platform_with
 from ..errors import ApiError
 from ..schemas import MatchOut, MatchRequest, MatchResponse, QueryResult
 from ..settings import Settings
@@ -58,10 +62,14 @@ def _limit(signal: str, query_primary: bool, bank_variant: str, cap: int | None)
     return limit if cap is None else min(limit, cap)
 
 
-def _search(
-    queries: list[_Query], index: BankIndex, session: Session, key: ApiKey, query_kind: str, cap: int | None = None
-) -> tuple[dict[int, list[MatchOut]], list[MatchEvent]]:
-    """Matches per query index, and the match events to record (by the caller, in a write transaction)."""
+Hits = dict[int, dict[int, list[tuple[int, bool]]]]
+
+
+def _find(queries: list[_Query], index: BankIndex, cap: int | None) -> Hits:
+    """The index's candidates: per query index, per bank hash id, (distance, query code primary?) pairs.
+
+    One index search per signal for all the request's codes (a batch of 100 is one search).
+    """
     # Every code of every query is searched at its signal's widest radius; each hit
     # keeps the distance and whether the query code was primary, to apply the
     # pair's own threshold once the stored hash's variant is known.
@@ -76,17 +84,28 @@ def _search(
         for (q, m), hits in zip(members, found):
             for hit in hits:
                 hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))
+    return hits_per_query
+
+
+def _resolve(
+    hits_per_query: Hits, queries: list[_Query], readers: sessionmaker[Session], caller: Caller, query_kind: str,
+    cap: int | None,
+) -> tuple[dict[int, list[MatchOut]], list[dict]]:
+    """Candidates to answers: the database is read only when the index found something (to drop
+    hashes withdrawn a moment ago), so a check that matches nothing, nearly every upload, costs no query."""
     all_ids = {h for hits in hits_per_query.values() for h in hits}
     if not all_ids:
         return {}, []
-    rows = session.execute(
-        select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.case_id, Case.status)
-        .join(Case, Case.id == BankHash.case_id)
-        .where(BankHash.id.in_(all_ids), BankHash.status == "active")
-    ).all()
+    with readers() as session, session.begin():
+        rows = session.execute(
+            select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.case_id, Case.status)
+            .join(Case, Case.id == BankHash.case_id)
+            .where(BankHash.id.in_(all_ids), BankHash.status == "active")
+        ).all()
     live = {r.id: r for r in rows}
     out: dict[int, list[MatchOut]] = {}
-    events: list[MatchEvent] = []
+    events: list[dict] = []
+    per_signal: dict[str, int] = defaultdict(int)
     refs = {q.index: q.content_ref for q in queries}
     for query_index, hits in hits_per_query.items():
         matches = []
@@ -109,28 +128,31 @@ def _search(
                     confidence="high" if distance <= get_signal(row.signal).threshold else "review",
                 )
             )
-            metrics.MATCHES.labels(row.signal).inc()
+            per_signal[row.signal] += 1
             events.append(
-                MatchEvent(
-                    platform_id=key.platform_id,
-                    hash_id=hash_id,
-                    case_id=row.case_id,
-                    signal=row.signal,
-                    distance=distance,
-                    query_kind=query_kind,
-                    content_ref=refs[query_index],
-                )
+                {
+                    "platform_id": caller.platform_id,
+                    "hash_id": hash_id,
+                    "case_id": row.case_id,
+                    "signal": row.signal,
+                    "distance": distance,
+                    "query_kind": query_kind,
+                    "content_ref": refs[query_index],
+                }
             )
         if matches:
             out[query_index] = matches
+    for signal, count in per_signal.items():
+        metrics.MATCHES.labels(signal).inc(count)
     return out, events
 
 
-def _record(request: Request, events: list[MatchEvent]) -> None:
-    """Match events are committed before the platform gets its answer (the review queue must not miss one)."""
+def _record(sessions: sessionmaker[Session], events: list[dict]) -> None:
+    """Match events are committed before the platform gets its answer (the review queue must not miss one):
+    one multi-row INSERT in one transaction, however many matches the request had."""
     if events:
-        with transaction(request.app.state.sessions) as session:
-            session.add_all(events)
+        with transaction(sessions) as session:
+            session.execute(insert(MatchEvent), events)
 
 
 def _answer(response: MatchResponse) -> Response:
@@ -139,16 +161,51 @@ def _answer(response: MatchResponse) -> Response:
     return Response(response.model_dump_json(), media_type="application/json")
 
 
-@router.post("", response_model=MatchResponse)
-def match_hashes(
-    body: MatchRequest,
-    session: ReadSession,
-    request: Request,
-    key: ApiKey = Depends(platform_with("match")),
-    index: BankIndex = Depends(get_index),
-    settings: Settings = Depends(get_settings),
+#: Index searches running at once in one worker: as many as there are cores. The search is
+#: numpy that releases the GIL (and splits a large batch over the cores itself); more of them
+#: at once than cores only queue in the thread pool, holding threads the database work needs.
+SEARCH_THREADS = os.cpu_count() or 1
+
+
+def _search_limiter(app) -> anyio.CapacityLimiter:
+    limiter = getattr(app.state, "search_limiter", None)
+    if limiter is None:
+        limiter = app.state.search_limiter = anyio.CapacityLimiter(SEARCH_THREADS)
+    return limiter
+
+
+def _find_or_answer(
+    queries: list[_Query], index: BankIndex, cap: int | None, results: list[QueryResult]
+) -> Hits | Response:
+    """The search; when it finds nothing (nearly every upload) the answer too, in the same hop."""
+    hits = _find(queries, index, cap)
+    return hits if hits else _answer(MatchResponse(results=results))
+
+
+def _resolve_and_answer(
+    app, hits: Hits, queries: list[_Query], results: list[QueryResult], caller: Caller, cap: int | None
 ) -> Response:
-    """Check up to ``max_match_queries`` hashes; each gets its own result, in order."""
+    found, events = _resolve(hits, queries, app.state.readers, caller, "hash", cap)
+    _record(app.state.sessions, events)
+    for query_index, matches in found.items():
+        results[query_index].matches = matches
+    return _answer(MatchResponse(results=results))
+
+
+@router.post("", response_model=MatchResponse)
+async def match_hashes(
+    body: MatchRequest,
+    request: Request,
+    caller: Caller = Depends(platform_with("match")),
+) -> Response:
+    """Check up to ``max_match_queries`` hashes; each gets its own result, in order.
+
+    Parsing and validation run on the event loop (microseconds a query); the index
+    search (and, when nothing matched, the answer) runs in one thread hop, limited to
+    ``SEARCH_THREADS`` at once; only a request that matched something takes a second
+    hop, to filter against the database and commit its match events.
+    """
+    settings: Settings = request.app.state.settings
     if len(body.queries) > settings.max_match_queries:
         raise ApiError(422, "match_too_many_queries", f"At most {settings.max_match_queries} queries per request.")
     results = [QueryResult(index=i, content_ref=q.content_ref, status="checked") for i, q in enumerate(body.queries)]
@@ -165,20 +222,22 @@ def match_hashes(
             results[i].reason = f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably"
             continue
         queries.append(_Query(i, signal.name, value.to_array()[None, :], q.content_ref))
-    found, events = _search(queries, index, session, key, "hash", settings.pdq_match_threshold)
-    _record(request, events)
-    for query_index, matches in found.items():
-        results[query_index].matches = matches
-    return _answer(MatchResponse(results=results))
+    app, cap = request.app, settings.pdq_match_threshold
+    found = await anyio.to_thread.run_sync(
+        _find_or_answer, queries, app.state.index, cap, results, limiter=_search_limiter(app)
+    )
+    if isinstance(found, Response):
+        return found
+    # Something matched: filter against the database and record the match events (I/O, in the pool).
+    return await run_in_threadpool(_resolve_and_answer, app, found, queries, results, caller, cap)
 
 
 @router.post("/image", response_model=MatchResponse)
 async def match_image(
-    session: ReadSession,
     request: Request,
     file: UploadFile = File(description="The upload to check. Hashed in memory and discarded."),
     content_ref: str | None = Form(None, max_length=256),
-    key: ApiKey = Depends(platform_with("match")),
+    caller: Caller = Depends(platform_with("match")),
     index: BankIndex = Depends(get_index),
     settings: Settings = Depends(get_settings),
 ) -> Response:
@@ -207,9 +266,12 @@ async def match_image(
         else:
             checked.code = "quality_too_low"
             checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"
-    found, events = await run_in_threadpool(
-        _search, queries, index, session, key, "image", settings.pdq_match_threshold
+    hits = await anyio.to_thread.run_sync(
+        _find, queries, index, settings.pdq_match_threshold, limiter=_search_limiter(request.app)
     )
-    await run_in_threadpool(_record, request, events)
+    found, events = await run_in_threadpool(
+        _resolve, hits, queries, request.app.state.readers, caller, "image", settings.pdq_match_threshold
+    )
+    await run_in_threadpool(_record, request.app.state.sessions, events)
     checked.matches = found.get(0, [])
     return _answer(MatchResponse(results=[checked]))

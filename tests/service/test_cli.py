@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -76,4 +78,12 @@ def test_a_revoked_key_stops_working_in_a_running_app(run):
         headers = {"Authorization": f"Bearer {token}"}
         assert client.post("/v1/match", json=query, headers=headers).status_code == 200
         assert run("platform", "revoke", "P").exit_code == 0
+        # Each worker trusts a checked key for api_key_cache_seconds (1 s): refused within that window.
+        deadline = time.monotonic() + run.settings.api_key_cache_seconds
+        while True:
+            sent = time.monotonic()
+            if client.post("/v1/match", json=query, headers=headers).status_code != 200:
+                break
+            assert sent <= deadline, "a revoked key still worked after the key cache window"
+            time.sleep(0.01)
         assert client.post("/v1/match", json=query, headers=headers).status_code == 401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image
@@ -72,14 +73,71 @@ def test_pdq_matches_between_31_and_the_group_threshold_are_flagged_for_review(c
     assert found == [[(31, "high")], [(32, "review")], [(wide, "review")], []]
 
 
-def test_a_revoked_platform_is_refused(client, platform_key, platform):
-    assert match(client, platform, pdq_query(random_pdq())).status_code == 200
+def _revoke(app) -> float:
     from service.auth.api_keys import revoke_platform
     from service.db.engine import transaction
 
-    with transaction(client.app.state.sessions) as session:
+    with transaction(app.state.sessions) as session:
         assert revoke_platform(session, session.scalar(select(Platform))) == 1
-    assert match(client, platform, pdq_query(random_pdq())).status_code == 401
+    return time.monotonic()
+
+
+def test_a_revoked_platform_is_refused_within_the_key_cache_window(client, platform_key, platform):
+    window = client.app.state.settings.api_key_cache_seconds
+    assert 0 < window <= 2  # the documented default: 1 s
+    assert match(client, platform, pdq_query(random_pdq())).status_code == 200  # the key is now cached
+    revoked_at = _revoke(client.app)
+    while True:
+        sent = time.monotonic()
+        if match(client, platform, pdq_query(random_pdq())).status_code != 200:
+            break
+        assert sent - revoked_at <= window, "a revoked key still worked after the cache window"
+        time.sleep(0.01)
+    assert sent - revoked_at <= window + 0.05
+    for _ in range(3):  # and stays refused
+        response = match(client, platform, pdq_query(random_pdq()))
+        assert response.status_code == 401 and response.json()["error"]["code"] == "api_key_invalid"
+
+
+def test_without_the_key_cache_a_revoked_platform_is_refused_at_once(tmp_path, database_url):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    from .conftest import make_settings
+
+    with TestClient(create_app(make_settings(tmp_path / "data", database_url, api_key_cache_seconds=0))) as client:
+        headers = {"Authorization": f"Bearer {create_platform(client.app, 'p')}"}
+        assert match(client, headers, pdq_query(random_pdq())).status_code == 200
+        _revoke(client.app)
+        assert match(client, headers, pdq_query(random_pdq())).status_code == 401
+
+
+def test_a_cached_key_costs_no_query_and_a_miss_costs_none_either(client, platform):
+    """With the key cached, a check that matches nothing does not touch the database."""
+    from sqlalchemy import event
+
+    statements = []
+    engine = client.app.state.engine
+
+    def seen(*args) -> None:
+        statements.append(args[2])
+
+    assert match(client, platform, pdq_query(random_pdq())).status_code == 200
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert match(client, platform, pdq_query(random_pdq()), pdq_query(random_pdq())).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert statements == []
+
+
+def test_wrong_and_unknown_keys_are_never_cached(client, platform_key, platform):
+    wrong = {"Authorization": f"Bearer {platform_key[:-4]}AAAA"}
+    for _ in range(2):
+        assert match(client, wrong, pdq_query(random_pdq())).status_code == 401
+    assert match(client, platform, pdq_query(random_pdq())).status_code == 200
+    assert match(client, wrong, pdq_query(random_pdq())).status_code == 401
 
 
 def test_keys_are_stored_hashed(client, platform_key):
