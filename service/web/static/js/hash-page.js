@@ -26,6 +26,7 @@ worker.onerror = () => {
 
 setUpLanguage();
 onLanguageChange(() => {
+  if (submitted) renderWhere();
   items.forEach(renderItemText);
   renderProgress();
   renderReview();
@@ -292,6 +293,7 @@ function showResult(body) {
   casePin = body.pin;
   $("case-number").textContent = caseNumber;
   $("case-pin").textContent = casePin;
+  renderWhere();
   const refused = (body.items || []).filter((i) => i.status === "refused").length;
   $("refused").hidden = refused === 0;
   $("refused").textContent = refused ? t("refused", { count: refused }) : "";
@@ -315,6 +317,10 @@ function warnBeforeLeaving(event) {
 
 function pinKept() {
   window.removeEventListener("beforeunload", warnBeforeLeaving);
+}
+
+function renderWhere() {
+  $("where").textContent = `${t("fileWhere")} ${location.origin}/status`;
 }
 
 async function copy(text) {
