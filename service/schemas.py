@@ -109,7 +109,8 @@ class QueryResult(BaseModel):
     status: Literal["checked", "skipped", "invalid"]
     code: str | None = None
     reason: str | None = None
-    matches: list[MatchOut] = []
+    # A factory, not ``= []``: pydantic deep-copies a mutable default for every instance (a batch builds 1,000).
+    matches: list[MatchOut] = Field(default_factory=list)
 
 
 class MatchResponse(BaseModel):
