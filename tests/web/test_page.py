@@ -335,7 +335,7 @@ def test_whole_flow_sends_only_hashes(browser, live_server, artifacts, tmp_path,
         page.click("#withdraw")
         page.click("#confirm-yes")
         expect(page.locator("#case-state")).to_contain_text("Withdrawn")
-        expect(page.locator("#withdraw-status")).to_contain_text("codes were deleted")
+        expect(page.locator("#withdraw-status")).to_contain_text("codes are no longer used")
         page.screenshot(path=str(artifacts / f"status-page-withdrawn-{width}.png"), full_page=True)
         status = httpx.get(f"{live_server.url}/v1/cases/{case_number}", headers={"X-Case-PIN": pin}).json()
         assert status["status"] == "withdrawn"
