@@ -387,7 +387,8 @@ def markdown(report: dict) -> str:
         "",
         "PDQ radius 52 is the default (the hash-group strategy's; matches beyond 31 come back with "
         "`confidence: \"review\"`); 31 is the capped setting `NCII_PDQ_MATCH_THRESHOLD=31`. "
-        "The baseline is `HashIndex.search` in process, one thread, with the service's layout (tuned for 52), "
+        "The baseline is `HashIndex.search` in process, called from one thread (a batch of 100 is split into "
+        "blocks of 64 over the index's own threads, one per core), with the service's layout (tuned for 52), "
         "at the same radius.",
         "",
         "| radius | server | hashes per request | requests/s | hashes/s | p50 | p99 | errors |",
