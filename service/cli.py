@@ -137,7 +137,7 @@ def platform_list() -> None:
 
 @platform_app.command("revoke")
 def platform_revoke(name: Annotated[str, typer.Argument(help="The platform's name.")]) -> None:
-    """Revoke a platform and all its keys at once."""
+    """Revoke a platform and all its keys (running workers stop accepting them within NCII_API_KEY_CACHE_SECONDS)."""
     settings = Settings()
     with transaction(_sessions(settings)) as session:
         platform = session.scalar(select(Platform).where(Platform.name == name))
