@@ -309,3 +309,36 @@ def test_background_merges_install_into_the_tables_and_stay_exact(rng):
     index.wait_for_merge()
     assert index._state.n_indexed > 2_000  # merges were installed
     assert_exact(index, bank, queries, 31)
+
+
+# The service's setting: radius 52 with the layout tuned for 52 (and 31 on the same layout).
+@pytest.mark.parametrize("tail_limit", [10**9, 500])
+def test_radius_52_and_53_edges_match_brute_force(rng, tail_limit):
+    ids, codes, queries = planted_bank(20_000, 32, [0, 31, 32, 51, 52, 53, 54], rng)
+    index = HashIndex(256, tuned_threshold=52, tail_limit=tail_limit)
+    index.add(ids, codes)
+    bank = dict(zip(ids.tolist(), codes))
+    for threshold in (31, 51, 52, 53):
+        assert_exact(index, bank, queries, threshold)
+    for r in index.search(queries, 52):
+        assert sorted(r.distances.tolist()) == [0, 31, 32, 51, 52]
+    for r in index.search(queries, 53):
+        assert sorted(r.distances.tolist()) == [0, 31, 32, 51, 52, 53]
+
+
+def test_radius_52_groups_and_small_blocks_match_brute_force(rng):
+    """8-code groups at 52 (blocks of whole groups), and a batch split into many blocks."""
+    ids, codes, queries = planted_bank(20_000, 32, [0, 52, 53], rng)
+    index = HashIndex(256, tuned_threshold=52, tail_limit=500)
+    index.add(ids, codes)
+    bank = dict(zip(ids.tolist(), codes))
+    many = np.concatenate([queries, rng.integers(0, 256, (200, 32), dtype=np.uint8)])
+    assert_exact(index, bank, many, 52)
+    groups = many[:96].reshape(12, 8, 32)
+    want = brute_force(bank, many[:96], 52)
+    for g, got in enumerate(index.search(groups, 52)):
+        best: dict[int, int] = {}
+        for member in want[8 * g : 8 * g + 8]:
+            for i, d in member.items():
+                best[i] = min(d, best.get(i, 256))
+        assert dict(zip(got.ids.tolist(), got.distances.tolist())) == best

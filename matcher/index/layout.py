@@ -170,6 +170,7 @@ class ProbePlan:
     tables: np.ndarray
     masks: np.ndarray
     cost: float
+    expected_rows: float = 0.0  # candidate rows per query if rows spread uniformly over buckets
 
     @classmethod
     def make(cls, layout: SubstringLayout, n: int, threshold: int) -> ProbePlan | None:
@@ -178,11 +179,13 @@ class ProbePlan:
             return None
         radii, cost = found
         tables, masks = [], []
+        expected = 0.0
         for i, (length, radius) in enumerate(zip(layout.lengths, radii)):
             for t in range(radius + 1):
                 m = flip_masks(length, t)
                 masks.append(m)
                 tables.append(np.full(len(m), i, dtype=np.int64))
+                expected += len(m) * n / (1 << length)
         empty = np.empty(0, dtype=np.int64)
         return cls(
             threshold,
@@ -190,4 +193,5 @@ class ProbePlan:
             np.concatenate(tables) if tables else empty,
             np.concatenate(masks) if masks else empty,
             cost,
+            expected,
         )

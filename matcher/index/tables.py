@@ -130,7 +130,10 @@ class SubstringTables:
         starts = lo.ravel()[hit].astype(np.int64)
         first = np.cumsum(lengths) - lengths
         positions = np.repeat(starts - first, lengths) + np.arange(total, dtype=np.int64)
-        query_of = np.repeat(hit // buckets.shape[1], lengths)
+        if buckets.shape[0] == 1:  # one query: no need to repeat its number per row
+            query_of = np.zeros(total, dtype=np.int64)
+        else:
+            query_of = np.repeat(hit // buckets.shape[1], lengths)
         return query_of, np.take(self.rows, positions)
 
     @property
