@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="How long each worker trusts a successful API key check (0: check every request). "
         "A revoked key stops working within this window.",
     )
+    # Review
+    suspend_after_platforms: int = Field(
+        2,
+        ge=1,
+        description="A bank hash that reviewers at this many different platforms mark not NCII is suspended "
+        "from matching, pending hotline review.",
+    )
     # Index
     index_poll_seconds: float = Field(0.5, description="How often each worker reads the change log.")
     snapshot_every_changes: int = Field(50_000, description="Write an index snapshot after this many changes.")

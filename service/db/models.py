@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -181,3 +182,48 @@ class MatchEvent(Base):
     content_ref: Mapped[str | None] = mapped_column(String(256))
     review_status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+
+#: What a reviewer can decide about a match event; each leaves the event in its review status.
+DECISIONS = ("ncii_remove", "not_ncii", "escalate")
+REVIEW_STATUS_AFTER = {"ncii_remove": "removed", "not_ncii": "not_ncii", "escalate": "escalated"}
+REASON_MAX_CHARS = 1000
+
+
+class ReviewDecision(Base):
+    """A reviewer's decision on one match event, with the reason (append-only in practice).
+
+    ``supersedes_id`` points at the escalation a final decision replaced. The reason is the
+    moderator's words about the platform's content; it is never copied into the audit log.
+    """
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (
+        CheckConstraint("decision IN ('ncii_remove', 'not_ncii', 'escalate')", name="decision"),
+        Index("ix_review_decisions_hash_decision", "hash_id", "decision"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    match_event_id: Mapped[int] = mapped_column(ForeignKey("match_events.id"), index=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"), index=True)
+    hash_id: Mapped[int] = mapped_column(ForeignKey("bank_hashes.id"))
+    decided_by: Mapped[str] = mapped_column(String(64))  # "platform:<key id>" (moderator accounts later)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HashReputation(Base):
+    """What reviewers said about a bank hash, over all platforms: the input of the suspension rule."""
+
+    __tablename__ = "hash_reputation"
+
+    hash_id: Mapped[int] = mapped_column(ForeignKey("bank_hashes.id"), primary_key=True)
+    ncii_count: Mapped[int] = mapped_column(Integer, default=0)
+    not_ncii_count: Mapped[int] = mapped_column(Integer, default=0)
+    escalate_count: Mapped[int] = mapped_column(Integer, default=0)
+    not_ncii_platforms: Mapped[int] = mapped_column(Integer, default=0)  # distinct platforms that said not NCII
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

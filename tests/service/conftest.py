@@ -25,7 +25,7 @@ from service.settings import Settings
 from .helpers import create_platform
 
 PG_ADMIN_URL = os.environ.get("NCII_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "match_events, bank_hashes, case_items, cases, api_keys, platforms, change_log, audit_log"
+TABLES = "review_decisions, hash_reputation, match_events, bank_hashes, case_items, cases, api_keys, platforms, change_log, audit_log"
 
 
 def make_settings(data_dir: Path, database_url: str | None = None, **overrides) -> Settings:
