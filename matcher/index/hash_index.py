@@ -41,7 +41,7 @@ import faiss
 import numpy as np
 
 from matcher.index.layout import plan_layout
-from matcher.index.scratch import tiled
+from matcher.index.scratch import scratch
 from matcher.index.tables import SubstringTables
 
 # Recent adds kept out of the tables: a flat scan of this many codes costs tens of microseconds.
@@ -427,22 +427,34 @@ def _as_bytes(words: np.ndarray) -> np.ndarray:
 def _verify(
     words: np.ndarray, qwords: np.ndarray, query_of: np.ndarray, rows: np.ndarray, threshold: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact Hamming distance of each (query, row) candidate; keep those within the threshold."""
-    # np.take is several times faster than fancy indexing for row gathers. The
-    # query side is a tiled copy, not a broadcast row, which numpy runs as k inner
-    # loops of 4 words (0.42 against 0.11 ms at 56k candidates); the tile lives in
-    # a per-thread buffer (scratch.py): a fresh 1.8 MB tile per query made the
-    # whole verify 2.5x slower.
+    """Exact Hamming distance of each (query, row) candidate; keep those within the threshold.
+
+    ``query_of`` must be non-decreasing (``SubstringTables.candidates`` gives it
+    so). The candidates' codes are gathered into one contiguous array (np.take is
+    several times faster than fancy indexing), then FAISS's ``hammings`` (C
+    popcount) measures each query's run of candidates. At radius 52 (56k
+    candidates, 1M codes) verifying took 1.45 ms with numpy's XOR, popcount and
+    compare and takes ~0.35 ms this way, most of it the gather (measured).
+    """
     k = len(rows)
-    diff = np.take(words, rows, axis=0)
-    if len(qwords) == 1:
-        other = tiled("verify_query", qwords[0], k)
+    nbytes = words.shape[1] * 8
+    # Gathered codes and distances in per-thread scratch buffers (scratch.py).
+    codes = np.take(words, rows, axis=0, out=scratch("verify_codes", (k, words.shape[1]), words.dtype), mode="clip")
+    codes = codes.view(np.uint8)  # (k, nbytes), contiguous
+    queries = np.ascontiguousarray(qwords).view(np.uint8)
+    if len(qwords) == 1 or k == 0:
+        runs = [(0, 0, k)]
     else:
-        other = np.take(qwords, query_of, axis=0)
-    np.bitwise_xor(diff, other, out=diff)
-    dist = _row_popcount(diff)
+        edges = np.concatenate(([0], np.flatnonzero(query_of[1:] != query_of[:-1]) + 1, [k]))
+        runs = zip(query_of[edges[:-1]].tolist(), edges[:-1].tolist(), edges[1:].tolist())
+    dist = scratch("verify_dist", k, np.int32)
+    for qi, lo, hi in runs:
+        if hi > lo:
+            faiss.hammings(
+                faiss.swig_ptr(queries[qi]), faiss.swig_ptr(codes[lo:hi]), 1, hi - lo, nbytes, faiss.swig_ptr(dist[lo:hi])
+            )
     ok = np.flatnonzero(dist <= threshold)
-    return query_of[ok], rows[ok].astype(np.int64), dist[ok].astype(np.int32)
+    return np.asarray(query_of)[ok], rows[ok].astype(np.int64), dist[ok]
 
 
 def _row_popcount(words: np.ndarray) -> np.ndarray:

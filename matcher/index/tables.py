@@ -20,6 +20,7 @@ import faiss
 import numpy as np
 
 from matcher.index.layout import ProbePlan, SubstringLayout, substring_key
+from matcher.index.scratch import scratch
 
 _MAX_INT32 = np.iinfo(np.int32).max
 
@@ -114,6 +115,8 @@ class SubstringTables:
         """Every (query number, row) pair the plan reaches; a superset of the true matches.
 
         Duplicates are possible (a row near the query in several substrings).
+        Query numbers are non-decreasing. The arrays may be this thread's scratch
+        buffers (or a read-only view): use them before this thread's next call.
         """
         keys = self.layout.keys(query_words)  # (nq, m)
         buckets = self.bucket_base[plan.tables] + (keys[:, plan.tables] ^ plan.masks)  # (nq, P)
@@ -126,15 +129,27 @@ class SubstringTables:
         if total == 0:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty
-        # Expand the [lo, hi) ranges into one index array without a Python loop.
+        # Expand the [lo, hi) ranges into one index array without a Python loop:
+        # positions are the running sum of a step array that is 1 inside a range
+        # and jumps to the next range's start. Large arrays live in per-thread
+        # scratch buffers (fresh pages cost more than the work, scratch.py).
         starts = lo.ravel()[hit].astype(np.int64)
         first = np.cumsum(lengths) - lengths
-        positions = np.repeat(starts - first, lengths) + np.arange(total, dtype=np.int64)
-        if buckets.shape[0] == 1:  # one query: no need to repeat its number per row
-            query_of = np.zeros(total, dtype=np.int64)
-        else:
-            query_of = np.repeat(hit // buckets.shape[1], lengths)
-        return query_of, np.take(self.rows, positions)
+        positions = scratch("cand_positions", total, np.int64)
+        positions.fill(1)
+        positions[0] = starts[0]
+        positions[first[1:]] = starts[1:] - (starts[:-1] + lengths[:-1] - 1)
+        np.cumsum(positions, out=positions)
+        rows = np.take(self.rows, positions, out=scratch("cand_rows", total, self.rows.dtype), mode="clip")
+        if buckets.shape[0] == 1:  # one query: a zero-stride view, no memory
+            return np.broadcast_to(np.int64(0), (total,)), rows
+        hit_query = hit // buckets.shape[1]
+        query_of = scratch("cand_query", total, np.int64)
+        query_of.fill(0)
+        query_of[0] = hit_query[0]
+        query_of[first[1:]] = np.diff(hit_query)
+        np.cumsum(query_of, out=query_of)
+        return query_of, rows
 
     @property
     def nbytes(self) -> int:
