@@ -37,11 +37,11 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import pdq
+from .hash_value import hamming_matrix
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of w, h
 FULL: Box = (0.0, 0.0, 1.0, 1.0)
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 # --- variants -----------------------------------------------------------------
@@ -375,12 +375,6 @@ class Strategy:
         """(len(query), len(bank)) thresholds for every pair."""
         both = query.primary[:, None] & bank.primary[None, :]
         return np.where(both, self.primary_threshold, self.secondary_threshold)
-
-
-def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise Hamming distances of packed codes: (n, 32) x (m, 32) -> (n, m) int."""
-    x = np.bitwise_xor(a[:, None, :], b[None, :, :])
-    return _POPCOUNT[x].sum(axis=-1, dtype=np.int32)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import HashFormatError
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 def hamming(a: bytes, b: bytes) -> int:
@@ -22,7 +22,13 @@ def hamming(a: bytes, b: bytes) -> int:
     if len(a) != len(b):
         raise ValueError("hashes of different lengths cannot be compared")
     x = np.bitwise_xor(np.frombuffer(a, np.uint8), np.frombuffer(b, np.uint8))
-    return int(_POPCOUNT[x].sum())
+    return int(_POPCOUNT[x].sum(dtype=np.int64))
+
+
+def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances of packed codes: (n, nbytes) x (m, nbytes) -> (n, m) int32."""
+    x = np.bitwise_xor(a[:, None, :], b[None, :, :])
+    return _POPCOUNT[x].sum(axis=-1, dtype=np.int32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ DEFAULT_SIGNALS: tuple[str, ...] = ("md5", "pdq")
 # Containers whose bytes we hash exactly but never decode (StopNCII hashes
 # videos with MD5). Sniffed from the first bytes, not from the file name.
 _VIDEO_MAGIC = (
-    (4, b"ftyp"),  # MP4, MOV, 3GP (ISO media; HEIC is caught earlier by the decoder)
+    (4, b"ftyp"),  # MP4, MOV, 3GP (ISO media, unless its brands say HEIF/AVIF)
     (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
     (0, b"FLV"),
 )
@@ -85,9 +85,12 @@ class FileHashes:
         return record
 
 
-def _looks_like_video(data: bytes) -> bool:
-    return any(data[offset : offset + len(magic)] == magic for offset, magic in _VIDEO_MAGIC) or (
-        data[:4] == b"RIFF" and data[8:12] == b"AVI "
+def looks_like_video(head: bytes) -> bool:
+    """A video container, judged from the file's first bytes (pass at least the first kilobyte)."""
+    if loading.is_iso_picture(head):
+        return False
+    return any(head[offset : offset + len(magic)] == magic for offset, magic in _VIDEO_MAGIC) or (
+        head[:4] == b"RIFF" and head[8:12] == b"AVI "
     )
 
 
@@ -158,7 +161,7 @@ def hash_file(
     try:
         rgb = loading.load_rgb_array(data, max_pixels=max_pixels, max_bytes=max_bytes)
     except (NotAnImageError, UnsupportedImageFormatError) as error:
-        if _looks_like_video(data) and any(t.source == "file" for t in types):
+        if looks_like_video(data[:1024]) and any(t.source == "file" for t in types):
             result.kind = "video"  # exact digests only, as StopNCII does for videos
             return result
         return _failed(result, error)

@@ -43,6 +43,7 @@ __all__ = [
     "ImageSource",
     "load_image",
     "load_rgb_array",
+    "is_iso_picture",
     "read_source_bytes",
     "supported_formats",
 ]
@@ -564,6 +565,14 @@ def _sniff(data: bytes) -> tuple[str, str]:
     if data.endswith(b"TRUEVISION-XFILE.\x00"):
         return "other image", "TGA"
     return _sniff_text(data[:4096])
+
+
+def is_iso_picture(head: bytes) -> bool:
+    """True for ISO base media (an ``ftyp`` box) whose brands say HEIF or AVIF.
+
+    Pass the first kilobyte: the compatible brands follow the major one.
+    """
+    return head[4:8] == b"ftyp" and _sniff_iso_media(head)[0] == "image"
 
 
 def _sniff_iso_media(data: bytes) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from rich.table import Table
 from matcher import groups
 from matcher.cli import _progress, app, iter_input_paths
 from matcher.errors import ImageError
+from matcher.hashing import looks_like_video
 from matcher.loading import load_rgb_array
 
 err = Console(stderr=True)
@@ -39,14 +40,8 @@ PinFileOption = Annotated[
     Path | None, typer.Option("--pin-file", help="A file holding the PIN (else $NCII_CASE_PIN, else asked).")
 ]
 
-# Containers hashed as exact files, never decoded: the sniffing of matcher.hashing
-# (ISO media, Matroska/WebM, FLV, AVI), kept here for streamed reading of big videos.
-_VIDEO_MAGIC = ((4, b"ftyp"), (0, b"\x1a\x45\xdf\xa3"), (0, b"FLV"))
+# Videos are hashed as exact files, streamed in chunks, never decoded.
 _CHUNK = 4 << 20
-
-
-def _is_video(head: bytes) -> bool:
-    return any(head[o : o + len(m)] == m for o, m in _VIDEO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
 
 
 def _md5(path: str) -> str:
@@ -60,8 +55,8 @@ def _md5(path: str) -> str:
 def hash_item(path: str, strategy: groups.Strategy = groups.DEFAULT_STRATEGY) -> dict[str, Any]:
     """The case item the page would send for this file (raises ImageError if unusable)."""
     with open(path, "rb") as f:
-        head = f.read(16)
-    if _is_video(head):
+        head = f.read(1024)
+    if looks_like_video(head):
         return {"kind": "file", "hashes": [{"signal": "md5", "hash": _md5(path)}]}
     group = strategy.bank_group(load_rgb_array(path))
     if not len(group):

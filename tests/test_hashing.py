@@ -86,3 +86,13 @@ def test_batch_keeps_order_and_survives_bad_files(tmp_path: Path) -> None:
         results = list(hash_files(paths, ("pdq",), workers=workers, chunk_size=2))
         assert [r.path for r in results] == [str(p) for p in paths]
         assert [r.ok for r in results] == [True, False, True] * 3
+
+
+def test_iso_media_is_a_video_unless_its_brands_say_heif_or_avif() -> None:
+    from matcher.hashing import looks_like_video
+
+    assert looks_like_video(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom")
+    assert looks_like_video(b"\x1a\x45\xdf\xa3" + bytes(20))  # WebM
+    assert not looks_like_video(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    assert not looks_like_video(b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1heicmiaf")  # HEIC, brand in the list
+    assert not looks_like_video(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf")
