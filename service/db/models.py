@@ -227,3 +227,15 @@ class HashReputation(Base):
     not_ncii_platforms: Mapped[int] = mapped_column(Integer, default=0)  # distinct platforms that said not NCII
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- exchange (issue 8): feed and feedback; migration 0003 ---
+
+
+# --- sync (issue 8): platform-side mirror of a remote bank; migration 0004 ---
+
+
+# --- moderation (issue 7): moderator accounts and sessions; migration 0005 ---
+
+
+# --- webhooks (issue 7): takedown webhooks and their outbox; migration 0006 ---

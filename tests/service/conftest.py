@@ -20,12 +20,14 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.db.engine import make_engine
 from service.db.migrate import upgrade
+from service.db.models import Base
 from service.settings import Settings
 
 from .helpers import create_platform
 
 PG_ADMIN_URL = os.environ.get("NCII_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "review_decisions, hash_reputation, match_events, bank_hashes, case_items, cases, api_keys, platforms, change_log, audit_log"
+# Every table of the schema, so a new table is emptied between tests without touching this file.
+TABLES = ", ".join(table.name for table in reversed(Base.metadata.sorted_tables))
 
 
 def make_settings(data_dir: Path, database_url: str | None = None, **overrides) -> Settings:
