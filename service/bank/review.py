@@ -34,10 +34,9 @@ from ..db.models import (
     ReviewDecision,
 )
 from ..settings import Settings
-from . import audit, changes
+from . import audit, reputation
 
 REVIEW_STATUSES = ("pending", "escalated", "removed", "not_ncii")
-_COUNT_COLUMN = {"ncii_remove": "ncii_count", "not_ncii": "not_ncii_count", "escalate": "escalate_count"}
 
 
 class ReviewError(Exception):
@@ -117,24 +116,6 @@ def decide(
     event.review_status = REVIEW_STATUS_AFTER[decision]
     session.flush()
 
-    reputation = session.get(HashReputation, event.hash_id)
-    if reputation is None:
-        reputation = HashReputation(
-            hash_id=event.hash_id, ncii_count=0, not_ncii_count=0, escalate_count=0, not_ncii_platforms=0
-        )
-        session.add(reputation)
-    column = _COUNT_COLUMN[decision]
-    setattr(reputation, column, (getattr(reputation, column) or 0) + 1)
-    reputation.not_ncii_platforms = (
-        session.scalar(
-            select(func.count(func.distinct(ReviewDecision.platform_id))).where(
-                ReviewDecision.hash_id == event.hash_id, ReviewDecision.decision == "not_ncii"
-            )
-        )
-        or 0
-    )
-    reputation.updated_at = now
-
     audit.record(
         session,
         "platform",
@@ -149,29 +130,14 @@ def decide(
         supersedes=supersedes,
     )
 
-    suspended_now = False
-    if (
-        decision == "not_ncii"
-        and bank_hash.status == "active"
-        and reputation.not_ncii_platforms >= settings.suspend_after_platforms
-    ):
-        bank_hash.status = "suspended"
-        reputation.suspended_at = now
-        changes.append(session, [(bank_hash.id, bank_hash.signal, "remove")], reason="suspended")
-        audit.record(
-            session,
-            "system",
-            None,
-            "hash.suspended",
-            subject_type="bank_hash",
-            subject_id=bank_hash.id,
-            not_ncii_platforms=reputation.not_ncii_platforms,
-            threshold=settings.suspend_after_platforms,
-        )
-        suspended_now = True
+    verdict = reputation.record_verdict(session, settings, bank_hash, decision, now)
     session.flush()
     return DecisionOutcome(
-        decision=record, event=event, hash_status=bank_hash.status, reputation=reputation, suspended_now=suspended_now
+        decision=record,
+        event=event,
+        hash_status=bank_hash.status,
+        reputation=verdict.reputation,
+        suspended_now=verdict.suspended_now,
     )
 
 
