@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         "A request can ask for another mode with its own review_band field.",
     )
     review_band_queue: int = Field(
-        50_000, ge=0, description="Codes waiting for the deferred review band, per worker; beyond it a band is dropped."
+        10_000, ge=0, description="Codes waiting for the deferred review band, per worker; beyond it a band is dropped."
     )
     review_band_cpu_share: float = Field(
         0.25, gt=0, le=1, description="Share of one core the deferred review band may use, per worker."

@@ -109,7 +109,7 @@ def test_the_review_band_can_be_switched_off_and_is_dropped_when_its_backlog_is_
     try:
         assert match(client, platform, query).json()["review_band"] == "dropped"
     finally:
-        client.app.state.settings.review_band_queue = 50_000
+        client.app.state.settings.review_band_queue = 10_000
     assert client.app.state.review_band.wait_idle(timeout=30)
     assert _events(client.app) == []
     md5_only = match(client, platform, {"signal": "md5", "hash": "0" * 32}).json()
