@@ -34,6 +34,7 @@ from ..db.models import (
     ReviewDecision,
 )
 from ..settings import Settings
+from .. import webhooks
 from . import audit, reputation
 
 REVIEW_STATUSES = ("pending", "escalated", "removed", "not_ncii")
@@ -131,6 +132,7 @@ def decide(
     )
 
     verdict = reputation.record_verdict(session, settings, bank_hash, decision, now)
+    webhooks.on_decision(session, settings, event, record)
     session.flush()
     return DecisionOutcome(
         decision=record,
