@@ -85,6 +85,17 @@ class Settings(BaseSettings):
     webhook_backoff_base_seconds: float = Field(10.0, gt=0, description="Delay after the first failed attempt.")
     webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest delay between attempts.")
     webhook_batch_size: int = Field(8, ge=1, le=64, description="Deliveries a worker claims and sends at once.")
+    # Moderators (review UI and hotline)
+    moderator_max_attempts: int = Field(5, ge=1, description="Wrong passwords allowed before a moderator account locks.")
+    moderator_lock_seconds: float = Field(60.0, description="First lock; doubles with each further failure.")
+    moderator_lock_max_seconds: float = Field(3600.0, description="Longest lock.")
+    moderator_idle_minutes: float = Field(30.0, gt=0, description="A review session ends after this long unused.")
+    moderator_session_hours: float = Field(10.0, gt=0, description="A review session ends this long after login, used or not.")
+    secure_cookies: bool = Field(
+        False,
+        description="Mark the review session cookie Secure even on plain-http requests (set it behind a TLS proxy; "
+        "https requests get Secure cookies anyway).",
+    )
     # Index
     index_poll_seconds: float = Field(0.5, description="How often each worker reads the change log.")
     snapshot_every_changes: int = Field(50_000, description="Write an index snapshot after this many changes.")
