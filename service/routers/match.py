@@ -45,6 +45,7 @@ class _Query:
     codes: np.ndarray  # (g, nbytes): one code, or an upload's query group
     content_ref: str | None
     primary: tuple[bool, ...] = (True,)  # per code: the full frame (or a turn of it)?
+    preview_url: str | None = None
 
 
 def _radius(signal: str, cap: int | None) -> int:
@@ -107,6 +108,7 @@ def _resolve(
     events: list[dict] = []
     per_signal: dict[str, int] = defaultdict(int)
     refs = {q.index: q.content_ref for q in queries}
+    previews = {q.index: q.preview_url for q in queries}
     for query_index, hits in hits_per_query.items():
         matches = []
         accepted: list[tuple[int, int, object]] = []
@@ -138,6 +140,7 @@ def _resolve(
                     "distance": distance,
                     "query_kind": query_kind,
                     "content_ref": refs[query_index],
+                    "preview_url": previews[query_index],
                 }
             )
         if matches:
@@ -221,7 +224,7 @@ async def match_hashes(
             results[i].status, results[i].code = "skipped", "quality_too_low"
             results[i].reason = f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably"
             continue
-        queries.append(_Query(i, signal.name, value.to_array()[None, :], q.content_ref))
+        queries.append(_Query(i, signal.name, value.to_array()[None, :], q.content_ref, preview_url=q.preview_url))
     app, cap = request.app, settings.pdq_match_threshold
     found = await anyio.to_thread.run_sync(
         _find_or_answer, queries, app.state.index, cap, results, limiter=_search_limiter(app)
