@@ -21,6 +21,8 @@ from .limits import BodyLimitMiddleware
 from .routers import cases, health, match, review
 from .settings import Settings, get_settings
 from .web import routes as web_routes
+from .review_ui import routes as review_ui_routes
+from .routers import hotline, moderators
 
 log = logging.getLogger("ncii.app")
 
@@ -81,6 +83,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(cases.router)
     app.include_router(match.router)
     app.include_router(review.router)
+    app.include_router(moderators.router)
+    app.include_router(hotline.router)
+    app.include_router(review_ui_routes.router)
     app.include_router(health.router)
     app.include_router(web_routes.router)
     return app

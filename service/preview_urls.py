@@ -10,12 +10,15 @@ else (``javascript:``, ``data:``, ``file:``, relative paths) is refused with a 4
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 
 MAX_CHARS = 2048
+# The host goes into the review page's Content-Security-Policy: nothing but a DNS name or an IP.
+_HOST = re.compile(r"[a-z0-9.-]{1,253}|[0-9a-f:.]{2,45}")
 
 
 def check_preview_url(value: str) -> str:
@@ -32,6 +35,8 @@ def check_preview_url(value: str) -> str:
         raise ValueError("a preview URL is http or https")
     if not parts.hostname:
         raise ValueError("a preview URL names a host")
+    if not _HOST.fullmatch(parts.hostname):
+        raise ValueError("a preview URL names a plain host name or IP address")
     if parts.username is not None or parts.password is not None:
         raise ValueError("a preview URL carries no user name or password")
     del port
