@@ -18,9 +18,10 @@ from .db.engine import make_engine, make_sessionmaker
 from .db.migrate import upgrade
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
-from .routers import cases, health, match, review
+from .routers import cases, health, match, platform_webhook, review
 from .settings import Settings, get_settings
 from .web import routes as web_routes
+from .webhooks.worker import DeliveryWorker
 from .review_ui import routes as review_ui_routes
 from .routers import hotline, moderators
 
@@ -57,9 +58,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.readers = make_sessionmaker(engine, read_only=True)
         app.state.index = BankIndex(app.state.readers, settings)
         app.state.index.start()
+        app.state.webhooks = DeliveryWorker(app.state.sessions, app.state.readers, settings)
+        app.state.webhooks.start()
         try:
             yield
         finally:
+            app.state.webhooks.stop()
             app.state.index.stop()
             engine.dispose()
 
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(cases.router)
     app.include_router(match.router)
     app.include_router(review.router)
+    app.include_router(platform_webhook.router)
     app.include_router(moderators.router)
     app.include_router(hotline.router)
     app.include_router(review_ui_routes.router)
