@@ -18,9 +18,11 @@ deployment whose platforms really live on a private network):
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+import httpx
 
 MAX_URL_CHARS = 2048
 
@@ -41,26 +43,39 @@ class Target:
 
 
 def parse(url: str) -> Target:
-    """The URL's parts, or ``TargetRefused("webhook_url_invalid", ...)``."""
+    """The URL's parts, normalised (IDNA host, percent-encoded path), or ``TargetRefused("webhook_url_invalid", ...)``.
+
+    Parsed by httpx, the client that will send the request, so the check and the request
+    cannot read the same URL differently.
+    """
     if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
         raise TargetRefused("webhook_url_invalid", f"The URL must be 1 to {MAX_URL_CHARS} characters.")
     if any(ord(c) < 33 or ord(c) == 127 for c in url):
         raise TargetRefused("webhook_url_invalid", "The URL may not contain spaces or control characters.")
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii").lower()
+    except Exception:  # httpx.InvalidURL, IDNA errors: all mean the same to the platform
         raise TargetRefused("webhook_url_invalid", "The URL cannot be parsed.") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
+    if parsed.scheme not in ("http", "https"):
         raise TargetRefused("webhook_url_invalid", "Only http and https URLs are accepted.")
-    if not parts.hostname:
-        raise TargetRefused("webhook_url_invalid", "The URL has no host.")
-    if parts.username is not None or parts.password is not None:
+    if not host or (_literal(host) is None and not _HOSTNAME.match(host)):
+        raise TargetRefused("webhook_url_invalid", "The URL has no valid host.")
+    if parsed.userinfo:
         raise TargetRefused("webhook_url_invalid", "Put no credentials in the URL: verify our signature instead.")
-    if parts.fragment:
+    if parsed.fragment:
         raise TargetRefused("webhook_url_invalid", "The URL may not have a #fragment.")
-    return Target(scheme, parts.hostname, port or (443 if scheme == "https" else 80), url)
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise TargetRefused("webhook_url_invalid", "The port must be 1 to 65535.")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    normalised = str(parsed)
+    if len(normalised) > MAX_URL_CHARS:
+        raise TargetRefused("webhook_url_invalid", f"The URL must be 1 to {MAX_URL_CHARS} characters.")
+    return Target(parsed.scheme, host, port, normalised)
+
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?$")
 
 
 def is_public(address: str) -> bool:

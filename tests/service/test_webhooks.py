@@ -490,3 +490,116 @@ def test_pending_deliveries_survive_kill_9(tmp_path, database_url, receiver):
         assert {r.status for r in rows} == {"succeeded"}
     engine.dispose()
     assert all(signing.verify(secret, {k.title(): v for k, v in h.items()}, b) for h, b in receiver.requests)
+
+
+# ------------------------------------------------------------------------------ CLI, docs, pieces
+
+
+def test_cli_platform_webhook(tmp_path, database_url):
+    from typer.testing import CliRunner
+
+    from service.cli import app as cli
+
+    env = {"NCII_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": database_url, "NCII_DATABASE_URL": None,
+           "NCII_WEBHOOK_ALLOW_PRIVATE_TARGETS": None}
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli, list(args), env=env)
+
+    assert run("platform", "create", "ExampleTube", "--scopes", "match review").exit_code == 0
+    assert run("platform", "webhook", "ExampleTube").exit_code == 1  # none yet
+    assert run("platform", "webhook", "Nobody", "--url", "https://93.184.215.14/hook").exit_code == 1
+    assert run("platform", "webhook", "ExampleTube", "--disable").exit_code == 2  # nothing to disable
+    refused = run("platform", "webhook", "ExampleTube", "--url", "http://127.0.0.1:9/hook")
+    assert refused.exit_code == 2 and "webhook_url_not_allowed" in refused.output
+
+    created = run("platform", "webhook", "ExampleTube", "--url", "https://93.184.215.14/hook")
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip().splitlines()[-1]
+    settings = make_settings(tmp_path / "data", database_url)
+    engine = make_engine(settings)
+    with make_sessionmaker(engine)() as session:
+        from service.db.models import Platform, WebhookEndpoint
+
+        platform_id = session.scalar(select(Platform.id).where(Platform.name == "ExampleTube"))
+        endpoint = session.scalar(select(WebhookEndpoint))
+        assert endpoint.platform_id == platform_id and endpoint.url == "https://93.184.215.14/hook"
+    assert secret == signing.platform_secret(settings, platform_id, 1)  # what the workers will sign with
+
+    shown = run("platform", "webhook", "ExampleTube")
+    assert shown.exit_code == 0 and "https://93.184.215.14/hook" in shown.stdout and secret not in shown.output
+    rotated = run("platform", "webhook", "ExampleTube", "--rotate-secret")
+    new = rotated.stdout.strip().splitlines()[-1]
+    assert rotated.exit_code == 0 and new.startswith("whsec_") and new != secret
+    assert new == signing.platform_secret(settings, platform_id, 2)
+    disabled = run("platform", "webhook", "ExampleTube", "--disable")
+    assert disabled.exit_code == 0 and "whsec_" not in disabled.output and "disabled" in run("platform", "webhook", "ExampleTube").stdout
+    with make_sessionmaker(engine)() as session:
+        assert session.scalar(select(WebhookEndpoint.enabled)) is False
+        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("webhook.%"))).all()
+        assert actions == ["webhook.created", "webhook.changed", "webhook.changed"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_docs_verification_example_works(backend):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    example = next(block.split("\n", 1)[1] for block in doc.split("```")[1:] if block.startswith("python\n"))
+    namespace: dict = {}
+    exec(example, namespace)  # noqa: S102 - our own documentation
+    body = b'{"event_id":"whd_1","type":"ncii_remove"}'
+    headers = signing.signed_headers("whsec_abc", "whd_1", body)
+    assert namespace["verify"]("whsec_abc", headers, body)
+    assert not namespace["verify"]("whsec_abd", headers, body)
+    assert not namespace["verify"]("whsec_abc", headers, body + b" ")
+    old = signing.signed_headers("whsec_abc", "whd_1", body, now=0)
+    assert not namespace["verify"]("whsec_abc", old, body)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_addresses_retry_after_and_the_master_key(tmp_path, backend):
+    from service.webhooks import delivery, targets
+
+    for address, public in [("93.184.215.14", True), ("2606:4700::1111", True), ("127.0.0.1", False),
+                            ("10.0.0.1", False), ("172.16.5.4", False), ("192.168.1.1", False), ("169.254.169.254", False),
+                            ("100.64.0.1", False), ("::1", False), ("fe80::1", False), ("fc00::1", False),
+                            ("::ffff:10.0.0.1", False), ("::ffff:93.184.215.14", True), ("224.0.0.1", False),
+                            ("0.0.0.0", False), ("255.255.255.255", False)]:
+        assert targets.is_public(address) is public, address
+
+    assert delivery.parse_retry_after("120") == 120
+    assert delivery.parse_retry_after("soon") is None and delivery.parse_retry_after(None) is None
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 29, 10, 0, 0, tzinfo=timezone.utc)
+    assert delivery.parse_retry_after("Sun, 29 Nov 2026 10:00:30 GMT", now) == 30
+    assert delivery.parse_retry_after("Sun, 29 Nov 2026 09:00:00 GMT", now) == 0
+    assert delivery.parse_retry_after("99999999") == delivery.RETRY_AFTER_CAP_SECONDS
+    assert [delivery.classify(s) for s in (200, 204, 408, 429, 500, 503, 400, 401, 404, 410, 301)] == [
+        "succeeded", "succeeded", "retry", "retry", "retry", "retry", "failed", "failed", "failed", "failed", "failed"]
+
+    settings = make_settings(tmp_path / "data", None, webhook_backoff_base_seconds=10, webhook_backoff_max_seconds=60)
+    delays = [delivery.backoff_seconds(settings, n) for n in range(1, 8)]
+    assert all(5 <= d <= 10 for d in delays[:1]) and all(30 <= d <= 60 for d in delays[3:])
+    assert delivery.backoff_seconds(settings, 1, retry_after=300) == 300
+
+    # Workers starting together agree on one master key; it survives as a private file.
+    path = tmp_path / "keys" / "webhook-master.key"
+    keys: list[bytes] = []
+    threads = [threading.Thread(target=lambda: keys.append(signing._load_or_create(path))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(keys)) == 1 and len(keys[0]) == 32 and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in path.parent.iterdir()] == ["webhook-master.key"]
+
+    configured = make_settings(tmp_path / "other", None, webhook_master_key="ab" * 32)
+    a1, a2 = signing.platform_secret(configured, 1, 1), signing.platform_secret(configured, 1, 2)
+    assert a1 != a2 and a1 != signing.platform_secret(configured, 2, 1) and a1 == signing.platform_secret(configured, 1, 1)
+    assert not (tmp_path / "other").exists()  # a configured key writes nothing
+    with pytest.raises(signing.MasterKeyError):
+        signing.platform_secret(make_settings(tmp_path / "x", None, webhook_master_key="short"), 1, 1)
