@@ -47,8 +47,9 @@ STATUSES = ("pending", "escalated", "removed", "not_ncii", "all")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals.update(decision_labels=DECISION_LABELS, reason_max=REASON_MAX_CHARS)
 
-router = APIRouter(prefix="/review", include_in_schema=False)
-router.mount("/static", _SecureStaticFiles(directory=str(HERE / "static")), name="review_static")
+# Full paths rather than a router prefix: Starlette mounts (the static files) take no prefix.
+router = APIRouter(include_in_schema=False)
+router.mount("/review/static", _SecureStaticFiles(directory=str(HERE / "static")), name="review_static")
 
 AnyModerator = Depends(sessions.moderator_with("platform", "hotline", page=True))
 PlatformModerator = Depends(sessions.moderator_with("platform", page=True))
@@ -57,7 +58,7 @@ HotlineStaff = Depends(sessions.moderator_with("hotline", page=True))
 
 def _csp(image_origins: set[str]) -> str:
     base = SECURITY_HEADERS["Content-Security-Policy"]
-    allowed = " ".join(["'self'", *sorted(image_origins)])
+    allowed = " ".join(["'self'", "data:", *sorted(image_origins)])  # data: for the blank favicon
     parts = []
     for part in base.split("; "):
         if part.startswith("img-src"):
@@ -75,6 +76,10 @@ def _page(request: Request, template: str, context: dict, *, status: int = 200, 
     response.headers.update(SECURITY_HEADERS)
     response.headers["Content-Security-Policy"] = _csp({origin(u) for u in previews})
     response.headers["Cache-Control"] = "no-store"  # never kept, never restored from the back-forward cache
+    # "same-origin", not the victim pages' "no-referrer": with no-referrer Chromium sends
+    # ``Origin: null`` on our own form posts, which the origin check must refuse. Nothing is
+    # sent to other origins either way (and preview images carry referrerpolicy="no-referrer").
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -85,7 +90,7 @@ def _see_other(url: str) -> RedirectResponse:
 # ------------------------------------------------------------------------------------ login
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/review/login", response_class=HTMLResponse)
 def login_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
     """A pre-session double-submit token guards the login form against login CSRF."""
     nonce = secrets.token_urlsafe(24)
@@ -95,7 +100,7 @@ def login_page(request: Request, error: str | None = None, status: int = 200) ->
     return response
 
 
-@router.post("/login")
+@router.post("/review/login")
 async def login_submit(
     request: Request,
     name: str = Form("", max_length=200),
@@ -120,7 +125,7 @@ def _end_session(request: Request) -> None:
         sessions.end(session, request.cookies.get(sessions.COOKIE, ""))
 
 
-@router.post("/logout")
+@router.post("/review/logout")
 async def logout(request: Request, _: Reviewer = AnyModerator) -> Response:
     await run_in_threadpool(_end_session, request)
     response = _see_other("/review/login")
@@ -132,19 +137,25 @@ async def logout(request: Request, _: Reviewer = AnyModerator) -> Response:
 
 
 class Filters:
-    """The queue's filters, from the query string, for the queue and for an item's neighbours."""
+    """The queue's filters, from the query string, for the queue and for an item's neighbours.
+
+    A filter form sends its empty fields as empty strings: they mean "no filter", so numbers
+    are read as digit strings here (anything else is a 422) rather than as FastAPI integers.
+    """
 
     def __init__(
         self,
         status: Literal["pending", "escalated", "removed", "not_ncii", "all"] = Query("pending"),
-        min_distance: int | None = Query(None, ge=0, le=256),
-        max_distance: int | None = Query(None, ge=0, le=256),
-        max_age_hours: int | None = Query(None, ge=1, le=24 * 366),
+        min_distance: str | None = Query(None, max_length=3, pattern=r"^[0-9]*$"),
+        max_distance: str | None = Query(None, max_length=3, pattern=r"^[0-9]*$"),
+        max_age_hours: str | None = Query(None, max_length=4, pattern=r"^[0-9]*$"),
         signal: str | None = Query(None, max_length=32, pattern=r"^[a-z0-9_]*$"),
-        platform: int | None = Query(None, ge=1, description="Hotline staff only."),
+        platform: str | None = Query(None, max_length=18, pattern=r"^[0-9]*$", description="Hotline staff only."),
     ) -> None:
-        self.status, self.min_distance, self.max_distance = status, min_distance, max_distance
-        self.max_age_hours, self.signal, self.platform = max_age_hours, signal or None, platform
+        self.status = status
+        self.min_distance, self.max_distance = _number(min_distance, 0, 256), _number(max_distance, 0, 256)
+        self.max_age_hours, self.platform = _number(max_age_hours, 1, 24 * 366), _number(platform, 1, 2**62)
+        self.signal = signal or None
 
     def for_reviewer(self, reviewer: Reviewer) -> bank_review.QueueFilter:
         # A platform's moderator always sees their own platform: a ``platform`` parameter is ignored.
@@ -156,6 +167,15 @@ class Filters:
         values = {"status": self.status, "min_distance": self.min_distance, "max_distance": self.max_distance,
                   "max_age_hours": self.max_age_hours, "signal": self.signal, "platform": self.platform, **extra}
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+
+def _number(text: str | None, low: int, high: int) -> int | None:
+    if not text:
+        return None
+    value = int(text)
+    if not low <= value <= high:
+        raise ApiError(422, "request_invalid", f"A filter value is out of range ({low} to {high}).")
+    return value
 
 
 def _platform_names(session) -> dict[int, str]:
@@ -173,7 +193,7 @@ def _queue_data(request: Request, reviewer: Reviewer, filters: Filters, after: i
     return {"groups": groups, "next_after": next_after, "platforms": names}
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/review/", response_class=HTMLResponse)
 async def queue_page(
     request: Request,
     reviewer: Reviewer = AnyModerator,
@@ -189,7 +209,7 @@ async def queue_page(
     })
 
 
-@router.post("/bulk")
+@router.post("/review/bulk")
 async def bulk_decision(
     request: Request,
     reviewer: Reviewer = PlatformModerator,
@@ -233,7 +253,7 @@ def _item_data(request: Request, reviewer: Reviewer, filters: Filters, event_id:
     return {"view": view, "platforms": names}
 
 
-@router.get("/items/{event_id}", response_class=HTMLResponse)
+@router.get("/review/items/{event_id}", response_class=HTMLResponse)
 async def item_page(
     request: Request, event_id: int, reviewer: Reviewer = AnyModerator, filters: Filters = Depends(),
 ) -> HTMLResponse:
@@ -242,7 +262,7 @@ async def item_page(
     return _page(request, "item.html", {"reviewer": reviewer, "filters": filters, **data}, previews=previews)
 
 
-@router.post("/items/{event_id}/decide")
+@router.post("/review/items/{event_id}/decide")
 async def decide_item(
     request: Request,
     event_id: int,
@@ -289,7 +309,7 @@ def _suspended(request: Request, after: int) -> tuple[list[hotline.SuspendedHash
         return hotline.suspended(session, limit=100, after=after)
 
 
-@router.get("/hotline", response_class=HTMLResponse)
+@router.get("/review/hotline", response_class=HTMLResponse)
 async def hotline_page(
     request: Request, reviewer: Reviewer = HotlineStaff, after: int = Query(0, ge=0, le=2**62),
     done: Literal["reinstate", "retire"] | None = Query(None), hash_id: int | None = Query(None, ge=1),
@@ -299,7 +319,7 @@ async def hotline_page(
                                            "done": done, "done_hash": hash_id})
 
 
-@router.post("/hotline/hashes/{hash_id}/{action}")
+@router.post("/review/hotline/hashes/{hash_id}/{action}")
 async def hotline_action(
     request: Request,
     hash_id: int,

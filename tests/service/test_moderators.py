@@ -471,8 +471,8 @@ def test_preview_url_stored_with_the_event_and_allowed_on_its_page_only(client):
     ann = Browserish(client.app, "ann")
     page = ann.http.get(f"/review/items/{with_preview}")
     csp = page.headers["content-security-policy"]
-    assert "img-src 'self' https://media.alpha.example:8443;" in csp and "script-src 'self'" in csp
-    assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
+    assert "img-src 'self' data: https://media.alpha.example:8443;" in csp and "script-src 'self'" in csp
+    assert page.headers["referrer-policy"] == "same-origin" and page.headers["cache-control"] == "no-store"
     assert 'class="preview" data-revealed="false"' in page.text and 'referrerpolicy="no-referrer"' in page.text
     other = ann.http.get(f"/review/items/{without}")
-    assert "img-src 'self';" in other.headers["content-security-policy"] and "<img" not in other.text
+    assert "img-src 'self' data:;" in other.headers["content-security-policy"] and "<img" not in other.text
