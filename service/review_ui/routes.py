@@ -91,10 +91,15 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 @router.get("/review/login", response_class=HTMLResponse)
-def login_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
+def login_page(request: Request) -> HTMLResponse:
+    return _login_form(request)
+
+
+def _login_form(request: Request, error: str | None = None, status: int = 200, headers: dict | None = None) -> HTMLResponse:
     """A pre-session double-submit token guards the login form against login CSRF."""
     nonce = secrets.token_urlsafe(24)
     response = _page(request, "login.html", {"login_nonce": nonce, "error": error}, status=status)
+    response.headers.update(headers or {})
     response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path="/review/login", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https" or request.app.state.settings.secure_cookies)
     return response
@@ -109,11 +114,11 @@ async def login_submit(
 ) -> Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not sessions.same_origin(request) or not expected or not hmac.compare_digest(expected, login_nonce):
-        return login_page(request, "The login form was out of date. Please try again.", 403)
+        return _login_form(request, "The login form was out of date. Please try again.", 403)
     try:
         reviewer, token = await run_in_threadpool(log_in, request, name.strip(), password)
     except ApiError as error:
-        return login_page(request, error.message, error.status)
+        return _login_form(request, error.message, error.status, error.headers)
     response = _see_other("/review/hotline" if reviewer.role == "hotline" else "/review/")
     sessions.set_cookie(response, request, request.app.state.settings, token)
     response.delete_cookie(LOGIN_COOKIE, path="/review/login")

@@ -258,6 +258,13 @@ def test_csrf_and_origin_refusals(client):
     nonce = re.search(r'name="login_nonce" value="([^"]+)"', page.text).group(1)
     done = fresh.post("/review/login", data={"name": "ann", "password": PASSWORD, "login_nonce": nonce}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/review/" and sessions.COOKIE in fresh.cookies
+    # A wrong password is told on the page; the page shows no text from the URL.
+    other = TestClient(client.app)
+    page = other.get("/review/login", params={"error": "<b>call this number</b>", "status": 500})
+    assert page.status_code == 200 and "call this number" not in page.text
+    nonce = re.search(r'name="login_nonce" value="([^"]+)"', page.text).group(1)
+    wrong = other.post("/review/login", data={"name": "ann", "password": "not it at all", "login_nonce": nonce})
+    assert wrong.status_code == 401 and "The name or the password is not right." in wrong.text
 
 
 # --- roles and isolation -------------------------------------------------------------------------

@@ -38,12 +38,13 @@ class PreviewServer:
     def __init__(self) -> None:
         buffer = io.BytesIO()
         Image.new("RGB", (96, 64), (180, 40, 40)).save(buffer, format="PNG")
-        png, self.paths = buffer.getvalue(), []
+        png, self.paths, self.agents = buffer.getvalue(), [], []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 outer.paths.append(self.path)
+                outer.agents.append(self.headers.get("User-Agent", ""))
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
                 self.send_header("Content-Length", str(len(png)))
@@ -221,6 +222,8 @@ def test_moderator_filters_reveals_decides_and_bulk_escalates(browser, live_serv
         )
         assert status == 404 and world.event(theirs).review_status == "pending"
         assert "/secret.png" not in previews.paths
+        # Every preview request came from the browser: the service never fetched one.
+        assert previews.agents and all("Chrome" in agent for agent in previews.agents), previews.agents
         assert not page.errors, page.errors
     finally:
         context.close()
