@@ -1,8 +1,9 @@
 """The delivery worker: one background thread per worker process, started in the app lifespan.
 
 Every ``webhook_poll_seconds`` it looks (read-only) for due deliveries; if there are any it
-claims a batch (see ``outbox``), sends them concurrently (one slow receiver must not hold
-back the others for a whole timeout each) and records each outcome. With several workers or
+claims as many as it has free sending slots (``webhook_batch_size``; see ``outbox``), and each
+is sent and its outcome recorded on a pool thread of its own: one slow receiver holds one slot
+for at most its timeout, never the other platforms' takedowns. With several workers or
 replicas, each claims its own rows; a killed worker's claims are retried when their lease
 runs out.
 """
@@ -40,39 +41,63 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._client = delivery.make_client(settings)
         self._pool = ThreadPoolExecutor(max_workers=settings.webhook_batch_size, thread_name_prefix="ncii-webhook-send")
+        self._slots_lock = threading.Lock()
+        self._in_flight = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ncii-webhooks", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Finish the batch in hand (at most one timeout); unsent claims are retried after their lease."""
+        """Stop claiming; let the attempts in hand finish (each is bounded by the timeout) and be recorded."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self._settings.webhook_timeout_seconds + 5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+            self._thread.join(timeout=self._settings.webhook_poll_seconds + 5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._settings.webhook_poll_seconds):
+        while not self._stop.is_set():
             try:
-                while not self._stop.is_set() and self.run_once() == self._settings.webhook_batch_size:
-                    pass  # a full batch: more may be due
+                claimed = self.run_once(wait=False)
             except Exception:  # a database blip must not kill the worker
                 log.exception("webhook delivery round failed; retrying")
+                claimed = 0
+            if not claimed or self._free_slots() == 0:
+                self._stop.wait(self._settings.webhook_poll_seconds)
 
-    def run_once(self) -> int:
-        """Claim, send and settle one batch of due deliveries; returns how many were claimed."""
-        if not outbox.any_due(self._readers):
+    def _free_slots(self) -> int:
+        with self._slots_lock:
+            return self._settings.webhook_batch_size - self._in_flight
+
+    def run_once(self, *, wait: bool = True) -> int:
+        """Claim due deliveries for the free sending slots and send them; returns how many were claimed.
+
+        Each is sent and settled on its own pool thread, so a slow receiver holds one slot,
+        not the others' outcomes (whose leases would otherwise run out, and be sent twice).
+        """
+        free = self._free_slots()
+        if free <= 0 or not outbox.any_due(self._readers):
             return 0
-        claims = outbox.claim_due(self._sessions, self._settings, self.worker_id, self._settings.webhook_batch_size)
-        for claim, result in zip(claims, self._pool.map(self._send, claims)):
-            try:
-                outbox.settle(self._sessions, self._settings, self.worker_id, claim, result)
-            except Exception:
-                # The attempt happened but is not recorded; the lease runs out and it is retried.
-                log.exception("webhook delivery %s: recording the attempt failed", claim.public_id)
+        claims = outbox.claim_due(self._sessions, self._settings, self.worker_id, free)
+        with self._slots_lock:
+            self._in_flight += len(claims)
+        futures = [self._pool.submit(self._deliver, claim) for claim in claims]
+        if wait:
+            for future in futures:
+                future.result()
         return len(claims)
+
+    def _deliver(self, claim: outbox.Claim) -> None:
+        try:
+            result = self._send(claim)
+            outbox.settle(self._sessions, self._settings, self.worker_id, claim, result)
+        except Exception:
+            # Unrecorded (the attempt may or may not have been sent): the lease runs out and it is retried.
+            log.exception("webhook delivery %s: the attempt could not be recorded", claim.public_id)
+        finally:
+            with self._slots_lock:
+                self._in_flight -= 1
 
     def _send(self, claim: outbox.Claim) -> delivery.AttemptResult:
         if claim.url is None:

@@ -233,6 +233,31 @@ def test_network_errors_are_retried(client, receiver):
     receiver.close = lambda: None
 
 
+def test_a_slow_receiver_does_not_hold_back_other_platforms(tmp_path, database_url, receiver):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    slow = Receiver()
+    slow.hold = threading.Event()
+    settings = make_settings(tmp_path / "data", database_url, **dict(FAST, webhook_timeout_seconds=60))
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            a, b = _platform(client, "alpha"), _platform(client, "beta")
+            _configure(client, a, slow.url)
+            _configure(client, b, receiver.url)
+            _decide(client, a, _match_event(client, a, "a/1"))
+            assert eventually(lambda: slow.count() == 1, WITHIN)  # a's attempt hangs (for up to a minute)
+            _decide(client, b, _match_event(client, b, "b/1"))
+            assert eventually(_settled(client, b, "succeeded"), WITHIN)
+            assert _deliveries(client, a)[0]["status"] == "pending"
+            slow.hold.set()
+            assert eventually(_settled(client, a, "succeeded"), WITHIN)
+    finally:
+        slow.hold.set()
+        slow.close()
+
+
 def test_a_rolled_back_decision_queues_nothing(client, receiver, settings):
     a = _platform(client, "alpha")
     _configure(client, a, receiver.url)

@@ -15,6 +15,7 @@ class Receiver:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.script: list[tuple[int, dict[str, str]]] = []
         self.default = (200, {})
+        self.hold: threading.Event | None = None  # if set: answer only once it is released
         self._lock = threading.Lock()
         receiver = self
 
@@ -24,13 +25,18 @@ class Receiver:
                 with receiver._lock:
                     receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                     status, headers = receiver.script.pop(0) if receiver.script else receiver.default
+                if receiver.hold is not None:
+                    receiver.hold.wait(60)
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
                 answer = b"ok" if status < 300 else b"receiver says no\x00\x07 " + b"x" * 500
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(answer)
+                try:
+                    self.wfile.write(answer)
+                except BrokenPipeError:  # the service gave up waiting (a timeout under test)
+                    pass
 
             def log_message(self, *args) -> None:
                 pass
