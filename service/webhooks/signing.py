@@ -135,9 +135,10 @@ def verify(
     secret: str, headers, body: bytes, *, now: float | None = None, tolerance: int = REPLAY_WINDOW_SECONDS
 ) -> bool:
     """What a receiver does (docs/webhooks.md): a fresh timestamp and a matching signature."""
+    lowered = {str(k).lower(): v for k, v in dict(headers).items()}  # header names are case-insensitive
     try:
-        timestamp = int(headers[HEADER_TIMESTAMP])
-        given = headers[HEADER_SIGNATURE]
+        timestamp = int(lowered[HEADER_TIMESTAMP.lower()])
+        given = lowered[HEADER_SIGNATURE.lower()]
     except (KeyError, ValueError, TypeError):
         return False
     if abs((time.time() if now is None else now) - timestamp) > tolerance:
