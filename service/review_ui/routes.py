@@ -22,6 +22,7 @@ from typing import Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -54,6 +55,7 @@ router.mount("/review/static", _SecureStaticFiles(directory=str(HERE / "static")
 AnyModerator = Depends(sessions.moderator_with("platform", "hotline", page=True))
 PlatformModerator = Depends(sessions.moderator_with("platform", page=True))
 HotlineStaff = Depends(sessions.moderator_with("hotline", page=True))
+EventId = PathParam(ge=1, le=2**62)  # larger ids cannot exist (BIGINT) and would overflow the driver
 
 
 def _csp(image_origins: set[str]) -> str:
@@ -260,7 +262,7 @@ def _item_data(request: Request, reviewer: Reviewer, filters: Filters, event_id:
 
 @router.get("/review/items/{event_id}", response_class=HTMLResponse)
 async def item_page(
-    request: Request, event_id: int, reviewer: Reviewer = AnyModerator, filters: Filters = Depends(),
+    request: Request, event_id: int = EventId, reviewer: Reviewer = AnyModerator, filters: Filters = Depends(),
 ) -> HTMLResponse:
     data = await run_in_threadpool(_item_data, request, reviewer, filters, event_id)
     previews = {m.preview_url for m in data["view"].group.matches if m.preview_url}
@@ -270,7 +272,7 @@ async def item_page(
 @router.post("/review/items/{event_id}/decide")
 async def decide_item(
     request: Request,
-    event_id: int,
+    event_id: int = EventId,
     reviewer: Reviewer = PlatformModerator,
     filters: Filters = Depends(),
     decision: Literal["ncii_remove", "not_ncii", "escalate"] = Form(),
@@ -317,7 +319,7 @@ def _suspended(request: Request, after: int) -> tuple[list[hotline.SuspendedHash
 @router.get("/review/hotline", response_class=HTMLResponse)
 async def hotline_page(
     request: Request, reviewer: Reviewer = HotlineStaff, after: int = Query(0, ge=0, le=2**62),
-    done: Literal["reinstate", "retire"] | None = Query(None), hash_id: int | None = Query(None, ge=1),
+    done: Literal["reinstate", "retire"] | None = Query(None), hash_id: int | None = Query(None, ge=1, le=2**62),
 ) -> HTMLResponse:
     rows, next_after = await run_in_threadpool(_suspended, request, after)
     return _page(request, "hotline.html", {"reviewer": reviewer, "rows": rows, "next_after": next_after,
@@ -327,8 +329,8 @@ async def hotline_page(
 @router.post("/review/hotline/hashes/{hash_id}/{action}")
 async def hotline_action(
     request: Request,
-    hash_id: int,
     action: Literal["reinstate", "retire"],
+    hash_id: int = PathParam(ge=1, le=2**62),
     reviewer: Reviewer = HotlineStaff,
     reason: str = Form("", max_length=REASON_MAX_CHARS + 200),
 ) -> Response:

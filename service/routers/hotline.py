@@ -114,7 +114,7 @@ def retire(body: ActionIn, session: DbSession, hash_id: int = HashId, reviewer: 
 def every_platform_queue(
     session: ReadSession,
     _: Reviewer = HotlineStaff,
-    platform_id: int | None = Query(None, ge=1),
+    platform_id: int | None = Query(None, ge=1, le=2**62),
     status: Literal["pending", "escalated", "removed", "not_ncii", "all"] = Query("pending"),
     min_distance: int | None = Query(None, ge=0, le=256),
     max_distance: int | None = Query(None, ge=0, le=256),

@@ -185,8 +185,12 @@ def post_decision(
     )
 
 
+#: Larger ids cannot exist (BIGINT) and would overflow the database driver.
+ID_MAX = 2**62
+
+
 class BulkDecisionIn(Strict):
-    match_event_ids: list[Annotated[int, Field(ge=1, strict=True)]] = Field(min_length=1, max_length=bank_review.BULK_MAX)
+    match_event_ids: list[Annotated[int, Field(ge=1, le=ID_MAX, strict=True)]] = Field(min_length=1, max_length=bank_review.BULK_MAX)
     decision: Literal["not_ncii", "escalate"] = Field(
         description="Only these two in bulk: a removal is decided one item at a time."
     )

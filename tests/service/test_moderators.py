@@ -455,15 +455,19 @@ def test_bulk_decisions(client):
         assert session.get(MatchEvent, eb).review_status == "pending"
 
 
-@pytest.mark.parametrize("url", [
+REFUSED_PREVIEWS = (
     "javascript:alert(1)", "data:image/png;base64,AAAA", "ftp://example.com/x.png", "/relative.png",
     "https://user:pw@example.com/x.png", "https://exa mple.com/x.png", "https://example.com/" + "a" * 2100,
-    "https://a;b.example/x.png", "https:///x.png",
-])
-def test_preview_url_refused(client, platform, url):
-    response = match(client, platform, {**pdq_query(random_pdq(), "u/1"), "preview_url": url})
-    assert response.status_code == 422 and _error(response) == "request_invalid"
-    assert "preview_url" in str(response.json()["error"]["details"])
+    "https://a;b.example/x.png", "https:///x.png", "https://example.com:99999/x.png", "https://example.com/\nx",
+)
+
+
+def test_preview_url_refused(client, platform):
+    for url in REFUSED_PREVIEWS:
+        response = match(client, platform, {**pdq_query(random_pdq(), "u/1"), "preview_url": url})
+        assert response.status_code == 422 and _error(response) == "request_invalid", url
+        assert "preview_url" in str(response.json()["error"]["details"])
+        assert url[:20] not in response.text  # the input is not echoed
 
 
 def test_preview_url_stored_with_the_event_and_allowed_on_its_page_only(client):
@@ -483,3 +487,33 @@ def test_preview_url_stored_with_the_event_and_allowed_on_its_page_only(client):
     assert 'class="preview" data-revealed="false"' in page.text and 'referrerpolicy="no-referrer"' in page.text
     other = ann.http.get(f"/review/items/{without}")
     assert "img-src 'self' data:;" in other.headers["content-security-policy"] and "<img" not in other.text
+
+
+def test_hostile_input_is_a_4xx(client):
+    a = _platform(client, "alpha")
+    _account(client.app, "ann", "alpha")
+    _account(client.app, "hot")
+    ann, hot = Browserish(client.app, "ann"), Browserish(client.app, "hot")
+    huge = str(2**64)
+    for response in (
+        ann.http.get(f"/review/items/{huge}"),
+        ann.http.get("/review/items/abc"),
+        ann.form(f"/review/items/{huge}/decide", {"decision": "not_ncii", "reason": "x"}),
+        ann.form("/review/items/1/decide", {"decision": "delete everything", "reason": "x"}),
+        ann.form("/review/bulk", {"items": "1,x", "decision": "not_ncii", "reason": "x"}),
+        ann.form("/review/bulk", {"items": "1", "decision": "ncii_remove", "reason": "x"}),
+        ann.http.get("/review/", params={"max_distance": "999"}),
+        ann.http.get("/review/", params={"min_distance": "-1"}),
+        ann.http.get("/review/", params={"status": "everything"}),
+        hot.form(f"/review/hotline/hashes/{huge}/retire", {"reason": "x"}),
+        hot.form("/review/hotline/hashes/1/destroy", {"reason": "x"}),
+        hot.http.post(f"/v1/hotline/hashes/{huge}/retire", json={"reason": "x"}, headers=hot.csrf),
+        hot.http.get("/v1/hotline/queue", params={"platform_id": huge}),
+        hot.http.get("/v1/hotline/suspended", params={"cursor": "abc"}),
+        client.post("/v1/review/decisions/bulk", headers=a,
+                    json={"match_event_ids": [2**64], "decision": "not_ncii", "reason": "x"}),
+        client.post("/v1/moderators/login", json={"name": "ann"}),
+        client.post("/v1/moderators/login", json={"name": "ann", "password": "x" * 300}),
+    ):
+        assert 400 <= response.status_code < 500, (response.request.url, response.status_code, response.text)
+        assert response.json()["error"]["code"]
