@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..db.models import MODERATOR_ROLES, Moderator, ModeratorSession, Platform
+from ..db.models import Moderator, ModeratorSession, Platform
 from ..settings import Settings
 from ..bank import audit
 from .passwords import hash_secret, verify_secret
@@ -100,7 +100,6 @@ def create(
             raise AccountError(f"no platform named {platform!r}")
         platform_id = row.id
     role = "platform" if platform_id is not None else "hotline"
-    assert role in MODERATOR_ROLES
     moderator = Moderator(
         name=name, role=role, platform_id=platform_id, password_hash=hash_secret(settings, password),
         status="active", failed_logins=0,

@@ -27,7 +27,7 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 
 
 class DecisionIn(Strict):
-    match_event_id: int = Field(ge=1, strict=True)
+    match_event_id: int = Field(ge=1, le=2**62, strict=True)
     decision: Decision = Field(description="ncii_remove: NCII, remove it; not_ncii: not NCII; escalate: to a senior reviewer.")
     reason: Reason = Field(description=f"Why (required, 1 to {REASON_MAX_CHARS} characters). Stored with the decision only.")
 

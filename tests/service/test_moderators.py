@@ -512,6 +512,8 @@ def test_hostile_input_is_a_4xx(client):
         hot.http.get("/v1/hotline/suspended", params={"cursor": "abc"}),
         client.post("/v1/review/decisions/bulk", headers=a,
                     json={"match_event_ids": [2**64], "decision": "not_ncii", "reason": "x"}),
+        client.post("/v1/review/decisions", headers=a,
+                    json={"match_event_id": 2**64, "decision": "not_ncii", "reason": "x"}),
         client.post("/v1/moderators/login", json={"name": "ann"}),
         client.post("/v1/moderators/login", json={"name": "ann", "password": "x" * 300}),
     ):
