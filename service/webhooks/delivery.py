@@ -11,6 +11,8 @@ Only a short, cleaned snippet of a failed answer is kept, for the platform's own
 from __future__ import annotations
 
 import random
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -95,22 +97,77 @@ def make_client(settings: Settings) -> httpx.Client:
     return httpx.Client(
         follow_redirects=False,
         trust_env=False,
+        # A fresh connection per attempt: webhooks are few, and the deadline needs each socket.
+        limits=httpx.Limits(max_keepalive_connections=0),
         timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-        headers={"User-Agent": USER_AGENT},
+        # identity: the snippet of a failed answer is read raw, and never decompressed (no zip bombs).
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     )
 
 
-def _pinned_request(client: httpx.Client, target: targets.Target, address: str, body: bytes, headers: dict):
+def _pinned_request(client: httpx.Client, target: targets.Target, address: str, body: bytes, headers: dict, trace):
     """A request to ``address`` for ``target``'s URL: Host header and TLS name stay the host's."""
     url = httpx.URL(target.url)
     host_header = url.netloc.decode("ascii")  # host[:port] as written in the URL (no userinfo: refused)
+    extensions = {"trace": trace}
+    if target.scheme == "https":
+        extensions["sni_hostname"] = url.host
     return client.build_request(
         "POST",
         url.copy_with(host=address),
         content=body,
         headers={**headers, "Host": host_header, "Content-Type": "application/json"},
-        extensions={"sni_hostname": url.host} if target.scheme == "https" else {},
+        extensions=extensions,
     )
+
+
+class _Deadline:
+    """Ends an attempt that outlasts ``seconds`` in total.
+
+    httpx's timeout bounds each network operation, not the whole exchange: a receiver that
+    dribbles its answer a byte at a time would hold the attempt (and its lease) for ever. The
+    connection's socket is caught when it opens (connections are never reused, see
+    ``make_client``) and shut down by a timer, which makes the blocked read fail at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._socket = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def trace(self, name: str, info: dict) -> None:
+        if name == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            with self._lock:
+                self._socket = stream.get_extra_info("socket") if stream is not None else None
+                if self.fired:
+                    self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shutdown()
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def attempt_deadline(settings: Settings) -> float:
+    """The longest an attempt may take in all; the claim lease is longer (``outbox.lease_seconds``)."""
+    return 2 * settings.webhook_timeout_seconds
 
 
 def attempt(client: httpx.Client, settings: Settings, url: str, secret: str, delivery_id: str, body: bytes) -> AttemptResult:
@@ -129,20 +186,21 @@ def attempt(client: httpx.Client, settings: Settings, url: str, secret: str, del
         kind = RETRY if refused.code == "webhook_host_unresolvable" else FAILED
         return done(kind, error=refused.code[len("webhook_"):])
     headers = signing.signed_headers(secret, delivery_id, body)
-    try:
-        request = _pinned_request(client, target, address, body, headers)
-        response = client.send(request, stream=True)
+    with _Deadline(attempt_deadline(settings)) as deadline:
         try:
-            raw = b""
-            if not 200 <= response.status_code < 300:
-                for chunk in response.iter_raw(1024):
-                    raw += chunk
-                    if len(raw) >= 1024:
-                        break
-        finally:
-            response.close()
-    except httpx.HTTPError as error:
-        return done(RETRY, error=_error_class(error))
+            request = _pinned_request(client, target, address, body, headers, deadline.trace)
+            response = client.send(request, stream=True)
+            try:
+                raw = b""
+                if not 200 <= response.status_code < 300:
+                    for chunk in response.iter_raw(1024):
+                        raw += chunk
+                        if len(raw) >= 1024:
+                            break
+            finally:
+                response.close()
+        except Exception as error:  # httpx's errors, and whatever a hostile peer provokes
+            return done(RETRY, error="deadline_exceeded" if deadline.fired else _error_class(error))
     status = response.status_code
     kind = classify(status)
     if 300 <= status < 400:

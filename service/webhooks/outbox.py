@@ -112,7 +112,7 @@ class Claim:
 
 def lease_seconds(settings: Settings) -> float:
     """Never shorter than an attempt can last, or a slow receiver would get the same webhook twice."""
-    return max(settings.webhook_lease_seconds, 2 * settings.webhook_timeout_seconds + 1)
+    return max(settings.webhook_lease_seconds, delivery.attempt_deadline(settings) + 1)
 
 
 def _due(now: datetime):

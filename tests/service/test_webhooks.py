@@ -258,6 +258,61 @@ def test_a_slow_receiver_does_not_hold_back_other_platforms(tmp_path, database_u
         slow.close()
 
 
+def _dribbling_server(stop: threading.Event) -> str:
+    """Answers every request one byte at a time, each within any read timeout, never finishing."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            connection.recv(65536)
+            try:
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000:
+                    if stop.is_set():
+                        break
+                    connection.sendall(bytes([byte]))
+                    time.sleep(0.1)
+            except OSError:
+                pass  # the service hung up: what this server is for
+            finally:
+                connection.close()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+
+
+def test_an_attempt_has_a_total_deadline(tmp_path, database_url):
+    """Per-read timeouts never fire on a receiver that dribbles; the attempt's own deadline does."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    stop = threading.Event()
+    settings = make_settings(tmp_path / "data", database_url,
+                             **dict(FAST, webhook_timeout_seconds=0.5, webhook_max_attempts=1))
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            a = _platform(client, "alpha")
+            _configure(client, a, _dribbling_server(stop))
+            _decide(client, a, _match_event(client, a, "a/1"))
+            assert eventually(_settled(client, a, "failed"), WITHIN)
+            (listed,) = _deliveries(client, a)
+            (only,) = _delivery(client, a, listed["delivery_id"])["attempt_log"]
+            assert only["error"] == "deadline_exceeded" and only["outcome"] == "gave_up"
+    finally:
+        stop.set()
+
+
 def test_a_rolled_back_decision_queues_nothing(client, receiver, settings):
     a = _platform(client, "alpha")
     _configure(client, a, receiver.url)
@@ -401,7 +456,7 @@ def test_workers_claim_disjoint_rows(tmp_path, database_url, receiver):
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         a = _platform(client, "alpha")
         _configure(client, a, receiver.url)
-        for n in range(12):
+        for n in range(8):
             _decide(client, a, _match_event(client, a, f"u/{n}"))
         engine = make_engine(settings)
         sessions, readers = make_sessionmaker(engine), make_sessionmaker(engine, read_only=True)
@@ -421,8 +476,8 @@ def test_workers_claim_disjoint_rows(tmp_path, database_url, receiver):
             worker.stop()
         engine.dispose()
         ids = [h["ncii-webhook-id"] for h, _ in receiver.requests]
-        assert len(ids) == 12 and len(set(ids)) == 12 and sum(claimed) == 12
-        assert len(_deliveries(client, a, status="succeeded")) == 12
+        assert len(ids) == 8 and len(set(ids)) == 8 and sum(claimed) == 8
+        assert len(_deliveries(client, a, status="succeeded")) == 8
 
 
 def test_an_expired_claim_is_taken_over(client, receiver, settings):
