@@ -77,7 +77,9 @@ class Settings(BaseSettings):
         "(off in production: the service would otherwise be a proxy into its own network; tests turn it on).",
     )
     webhook_poll_seconds: float = Field(1.0, gt=0, description="How often each worker looks for due deliveries.")
-    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each network step of a delivery attempt; the whole attempt is cut off at twice this.")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of each network step of a delivery attempt; a whole attempt gets twice this."
+    )
     webhook_lease_seconds: float = Field(
         60.0, gt=0, description="How long a claimed delivery stays with its worker before another may retry it."
     )
