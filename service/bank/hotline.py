@@ -75,7 +75,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def suspended(session: Session, *, limit: int = 50, after: int = 0) -> tuple[list[SuspendedHash], int | None]:
-    """Suspended hashes with their reputation, oldest suspension first by hash id; and the next cursor."""
+    """Suspended hashes with their reputation, by hash id (the cursor), and the next cursor."""
     rows = session.execute(
         select(BankHash, Case.status, Case.created_at, HashReputation)
         .join(Case, Case.id == BankHash.case_id)

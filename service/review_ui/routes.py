@@ -228,7 +228,7 @@ async def bulk_decision(
     """Bulk "not NCII" or "escalate" on the ticked items; never a bulk removal."""
     reason = reason.strip()
     parts = [p for item in items or [] for p in item.split(",")]
-    if not all(p.isdigit() and len(p) < 19 for p in parts):
+    if not all(p.isascii() and p.isdigit() and len(p) < 19 for p in parts):
         raise ApiError(422, "request_invalid", "The ticked items are not valid.")
     match_event_ids = [int(p) for p in parts][: bank_review.BULK_MAX]
     if not reason or len(reason) > REASON_MAX_CHARS or not match_event_ids:
@@ -243,7 +243,7 @@ async def bulk_decision(
 
     outcomes = await run_in_threadpool(run)
     decided = sum(o.status == "decided" for o in outcomes)
-    query = back if back and all(c.isalnum() or c in "=&_%+-." for c in back) else ""
+    query = back if back.isascii() and all(c.isalnum() or c in "=&_%+-." for c in back) else ""
     return _see_other(f"/review/?{query}{'&' if query else ''}decided={decided}&skipped={len(outcomes) - decided}")
 
 

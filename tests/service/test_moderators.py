@@ -298,6 +298,8 @@ def test_roles_and_platform_isolation(client):
     assert tampered.status_code == 404
     bulk = ann.form("/review/bulk", {"items": str(eb), "decision": "not_ncii", "reason": "not mine"})
     assert bulk.status_code == 303 and "decided=0&skipped=1" in bulk.headers["location"]
+    odd = ann.form("/review/bulk", {"items": str(eb), "decision": "not_ncii", "reason": "x", "back": "status=\u00e9t\u00e9"})
+    assert odd.status_code == 303 and odd.headers["location"] == "/review/?decided=0&skipped=1"
     with client.app.state.sessions() as session:
         assert session.get(MatchEvent, eb).review_status == "pending"
     assert bea.http.get(f"/review/items/{eb}").status_code == 200
@@ -501,6 +503,7 @@ def test_hostile_input_is_a_4xx(client):
         ann.form(f"/review/items/{huge}/decide", {"decision": "not_ncii", "reason": "x"}),
         ann.form("/review/items/1/decide", {"decision": "delete everything", "reason": "x"}),
         ann.form("/review/bulk", {"items": "1,x", "decision": "not_ncii", "reason": "x"}),
+        ann.form("/review/bulk", {"items": "1,\u00b2", "decision": "not_ncii", "reason": "x"}),
         ann.form("/review/bulk", {"items": "1", "decision": "ncii_remove", "reason": "x"}),
         ann.http.get("/review/", params={"max_distance": "999"}),
         ann.http.get("/review/", params={"min_distance": "-1"}),
