@@ -135,7 +135,7 @@ def _refs(page) -> list[str]:
     return page.locator("#queue a.open").all_inner_texts()
 
 
-def test_moderator_filters_reveals_decides_and_bulk_escalates(browser, live_server, previews):
+def test_moderator_filters_reveals_decides_and_bulk_escalates(browser, live_server, previews, artifacts):
     from playwright.sync_api import expect
 
     world = World(live_server)
@@ -163,6 +163,7 @@ def test_moderator_filters_reveals_decides_and_bulk_escalates(browser, live_serv
         img.evaluate("img => img.decode()")  # loaded, by the browser, from the platform's server
         assert img.evaluate("img => img.naturalWidth") == 96 and "/near.png" in previews.paths
         assert _filter(page) == BLURRED
+        page.screenshot(path=str(artifacts / "review-item-blurred.png"), full_page=True)
         page.keyboard.press("v")
         assert _filter(page) == "none"
         with page.expect_navigation():
@@ -199,6 +200,7 @@ def test_moderator_filters_reveals_decides_and_bulk_escalates(browser, live_serv
             page.keyboard.press("j")
             page.keyboard.press("x")
         assert page.locator("input[name=items]:checked").count() == 2
+        page.screenshot(path=str(artifacts / "review-queue.png"), full_page=True)
         assert page.locator("#bulk input[value=ncii_remove]").count() == 0  # no bulk removal
         page.check("#bulk input[value=escalate]")
         page.fill("#bulk-reason", "needs a second look")
