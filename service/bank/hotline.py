@@ -84,26 +84,50 @@ def suspended(session: Session, *, limit: int = 50, after: int = 0) -> tuple[lis
         .order_by(BankHash.id)
         .limit(limit + 1)
     ).all()
-    now = datetime.now(timezone.utc)
-    out = []
-    for bank_hash, case_status, case_created, rep in rows[:limit]:
-        out.append(
-            SuspendedHash(
-                hash_id=bank_hash.id,
-                signal=bank_hash.signal,
-                variant=bank_hash.variant,
-                quality=bank_hash.quality,
-                case_status=case_status,
-                case_age_days=max(0, (now - _utc(case_created)).days),
-                suspended_at=_utc(rep.suspended_at) if rep else None,
-                cleared_at=_utc(rep.cleared_at) if rep else None,
-                ncii_remove=rep.ncii_count if rep else 0,
-                not_ncii=rep.not_ncii_count if rep else 0,
-                escalate=rep.escalate_count if rep else 0,
-                not_ncii_platforms=rep.not_ncii_platforms if rep else 0,
-            )
-        )
+    out = [_summary(*row) for row in rows[:limit]]
     return out, (rows[limit - 1][0].id if len(rows) > limit else None)
+
+
+def _summary(bank_hash: BankHash, case_status: str, case_created: datetime, rep: HashReputation | None) -> SuspendedHash:
+    now = datetime.now(timezone.utc)
+    return SuspendedHash(
+        hash_id=bank_hash.id,
+        signal=bank_hash.signal,
+        variant=bank_hash.variant,
+        quality=bank_hash.quality,
+        case_status=case_status,
+        case_age_days=max(0, (now - _utc(case_created)).days),
+        suspended_at=_utc(rep.suspended_at) if rep else None,
+        cleared_at=_utc(rep.cleared_at) if rep else None,
+        ncii_remove=rep.ncii_count if rep else 0,
+        not_ncii=rep.not_ncii_count if rep else 0,
+        escalate=rep.escalate_count if rep else 0,
+        not_ncii_platforms=rep.not_ncii_platforms if rep else 0,
+    )
+
+
+@dataclass
+class HashView:
+    """One bank hash as hotline staff see it: status, reputation, and their own earlier actions."""
+
+    hash: SuspendedHash
+    status: str
+    actions: list[HotlineAction]
+
+
+def view(session: Session, hash_id: int) -> HashView:
+    row = session.execute(
+        select(BankHash, Case.status, Case.created_at, HashReputation)
+        .join(Case, Case.id == BankHash.case_id)
+        .outerjoin(HashReputation, HashReputation.hash_id == BankHash.id)
+        .where(BankHash.id == hash_id)
+    ).first()
+    if row is None:
+        raise HashNotFound()
+    actions = session.scalars(
+        select(HotlineAction).where(HotlineAction.hash_id == hash_id).order_by(HotlineAction.id)
+    ).all()
+    return HashView(hash=_summary(*row), status=row[0].status, actions=list(actions))
 
 
 def _locked_hash(session: Session, hash_id: int) -> BankHash:

@@ -98,6 +98,37 @@ def act(session, reviewer: Reviewer, action: str, hash_id: int, reason: str) -> 
 HashId = Path(ge=1, le=2**62)
 
 
+class HotlineActionOut(BaseModel):
+    id: int
+    action: Literal["reinstate", "retire"]
+    reason: str
+    decided_by: str
+    created_at: datetime
+
+
+class HashOut(SuspendedOut):
+    status: str = Field(description="active, suspended, retired or withdrawn.")
+    actions: list[HotlineActionOut]
+
+
+@router.get("/hashes/{hash_id}", response_model=HashOut)
+def hash_reputation(session: ReadSession, hash_id: int = HashId, _: Reviewer = HotlineStaff) -> HashOut:
+    """Any bank hash's status and reputation, and the hotline's earlier actions on it (with reasons)."""
+    try:
+        found = hotline.view(session, hash_id)
+    except hotline.HashNotFound:
+        raise ApiError(404, "hash_not_found", "No such bank hash.") from None
+    return HashOut(
+        **suspended_out(found.hash).model_dump(),
+        status=found.status,
+        actions=[
+            HotlineActionOut(id=a.id, action=a.action, reason=a.reason, created_at=as_utc(a.created_at),
+                             decided_by=f"moderator:{a.moderator_id}" if a.moderator_id is not None else "system")
+            for a in found.actions
+        ],
+    )
+
+
 @router.post("/hashes/{hash_id}/reinstate", response_model=ActionOut)
 def reinstate(body: ActionIn, session: DbSession, hash_id: int = HashId, reviewer: Reviewer = HotlineStaff) -> ActionOut:
     """A suspended hash matches again; the not-NCII verdicts so far stop counting towards suspension."""

@@ -367,6 +367,12 @@ def test_reinstate_counts_only_later_verdicts_and_retire(client):
     # ...and a second platform after it suspends the hash again.
     assert not_ncii(c, "c/1").json()["hash_suspended_now"] is True
 
+    seen = hot.http.get(f"/v1/hotline/hashes/{hash_id}").json()
+    assert seen["status"] == "suspended" and seen["cleared_at"] is not None
+    assert seen["reputation"] == {"ncii_remove": 0, "not_ncii": 4, "escalate": 0, "not_ncii_platforms": 2}
+    assert [(x["action"], x["reason"]) for x in seen["actions"]] == [("reinstate", "the helper confirmed it")]
+    assert _error(ann_like_denied(client)) == "moderator_role"
+
     # Retire a suspended hash: it was out of the index already, so no change-log entry.
     before = count(client.app, ChangeLog)
     retired = hot.http.post(f"/v1/hotline/hashes/{hash_id}/retire", json={"reason": "ordinary holiday photo"}, headers=hot.csrf)
@@ -384,6 +390,12 @@ def test_reinstate_counts_only_later_verdicts_and_retire(client):
         assert (last.hash_id, last.op, last.reason) == (hash2, "remove", "retired")
     catch_up(client.app)
     assert matched_ids(match(client, a, pdq_query(code2)))[0] == []
+
+
+def ann_like_denied(client):
+    """A platform moderator asking for a hash's reputation."""
+    _account(client.app, "pat", "alpha")
+    return Browserish(client.app, "pat").http.get("/v1/hotline/hashes/1")
 
 
 def test_hotline_ui_reinstate(client):
@@ -522,3 +534,25 @@ def test_hostile_input_is_a_4xx(client):
     ):
         assert 400 <= response.status_code < 500, (response.request.url, response.status_code, response.text)
         assert response.json()["error"]["code"]
+
+
+def test_migration_0005_matches_the_models(app, client):
+    """The moderation tables and columns the migration creates are the ones the models declare."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from service.db.models import Base
+
+    mine = {"moderators", "moderator_sessions", "hotline_actions", "match_events", "hash_reputation"}
+    with app.state.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    def table_of(entry) -> str:
+        entry = entry[0] if isinstance(entry, list) else entry  # modify_* entries come in lists
+        if entry[0] in ("add_table", "remove_table"):
+            return entry[1].name
+        if entry[0] in ("add_index", "remove_index", "add_constraint", "remove_constraint", "add_fk", "remove_fk"):
+            return entry[1].table.name
+        return entry[2]  # add_column, remove_column, modify_*: (kind, schema, table, ...)
+
+    assert [d for d in diff if table_of(d) in mine] == []
