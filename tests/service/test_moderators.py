@@ -371,7 +371,7 @@ def test_reinstate_counts_only_later_verdicts_and_retire(client):
     assert seen["status"] == "suspended" and seen["cleared_at"] is not None
     assert seen["reputation"] == {"ncii_remove": 0, "not_ncii": 4, "escalate": 0, "not_ncii_platforms": 2}
     assert [(x["action"], x["reason"]) for x in seen["actions"]] == [("reinstate", "the helper confirmed it")]
-    assert _error(ann_like_denied(client)) == "moderator_role"
+    assert _error(_platform_moderator_asks_for_a_hash(client)) == "moderator_role"
 
     # Retire a suspended hash: it was out of the index already, so no change-log entry.
     before = count(client.app, ChangeLog)
@@ -392,7 +392,7 @@ def test_reinstate_counts_only_later_verdicts_and_retire(client):
     assert matched_ids(match(client, a, pdq_query(code2)))[0] == []
 
 
-def ann_like_denied(client):
+def _platform_moderator_asks_for_a_hash(client):
     """A platform moderator asking for a hash's reputation."""
     _account(client.app, "pat", "alpha")
     return Browserish(client.app, "pat").http.get("/v1/hotline/hashes/1")
