@@ -19,9 +19,12 @@ from .db.migrate import upgrade
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .review_band import ReviewBand
-from .routers import cases, health, match, review
+from .routers import cases, health, match, platform_webhook, review
 from .settings import Settings, get_settings
 from .web import routes as web_routes
+from .webhooks.worker import DeliveryWorker
+from .review_ui import routes as review_ui_routes
+from .routers import hotline, moderators
 
 log = logging.getLogger("ncii.app")
 
@@ -58,9 +61,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.index.start()
         app.state.review_band = ReviewBand(app.state.index, app.state.readers, app.state.sessions, settings)
         app.state.review_band.start()
+        app.state.webhooks = DeliveryWorker(app.state.sessions, app.state.readers, settings)
+        app.state.webhooks.start()
         try:
             yield
         finally:
+            app.state.webhooks.stop()
             app.state.review_band.stop()
             app.state.index.stop()
             engine.dispose()
@@ -85,6 +91,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(cases.router)
     app.include_router(match.router)
     app.include_router(review.router)
+    app.include_router(platform_webhook.router)
+    app.include_router(moderators.router)
+    app.include_router(hotline.router)
+    app.include_router(review_ui_routes.router)
     app.include_router(health.router)
     app.include_router(web_routes.router)
     return app

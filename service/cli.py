@@ -24,6 +24,7 @@ from .db.migrate import current_revision, upgrade
 from .db.models import Platform
 from .settings import Settings
 from . import victim_cli  # noqa: F401  (registers ncii submit, status, withdraw)
+from . import moderator_cli  # noqa: F401  (registers ncii moderator ...)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 platform_app = typer.Typer(help="Platforms and their API keys.", no_args_is_help=True)
@@ -148,6 +149,47 @@ def platform_revoke(name: Annotated[str, typer.Argument(help="The platform's nam
         audit.record(session, "admin", os.environ.get("USER"), "platform.revoked", subject_type="platform",
                      subject_id=platform.id, keys_revoked=count)
     err.print(f"platform {name!r} revoked ({count} keys)")
+
+
+@platform_app.command("webhook")
+def platform_webhook(
+    name: Annotated[str, typer.Argument(help="The platform's name.")],
+    url: Annotated[str | None, typer.Option(help="http(s) URL that receives takedowns (docs/webhooks.md).")] = None,
+    enable: Annotated[bool | None, typer.Option("--enable/--disable", help="Send, or stop sending, takedowns.")] = None,
+    rotate_secret: Annotated[bool, typer.Option("--rotate-secret", help="Issue a new signing secret (the old one stops).")] = False,
+) -> None:
+    """Set a platform's takedown webhook; prints its signing secret once, when it is new. No options: show it."""
+    from .webhooks import endpoints, targets
+
+    settings = Settings()
+    with transaction(_sessions(settings)) as session:
+        platform = session.scalar(select(Platform).where(Platform.name == name))
+        if platform is None:
+            err.print(f"[red]no platform named {name!r}[/]")
+            raise typer.Exit(1)
+        if url is None and enable is None and not rotate_secret:
+            endpoint = endpoints.get(session, platform.id)
+            if endpoint is None:
+                err.print(f"platform {name!r} has no webhook")
+                raise typer.Exit(1)
+            state = "enabled" if endpoint.enabled else "disabled"
+            console.print(f"{endpoint.url} ({state}, secret version {endpoint.secret_version})")
+            return
+        try:
+            configured = endpoints.configure(session, settings, platform.id, url=url, enabled=enable,
+                                             rotate_secret=rotate_secret, actor=("admin", os.environ.get("USER")))
+        except targets.TargetRefused as refused:
+            err.print(f"[red]{refused.message}[/] ({refused.code})")
+            raise typer.Exit(2) from None
+        except LookupError:
+            err.print(f"[red]platform {name!r} has no webhook yet: give --url[/]")
+            raise typer.Exit(2) from None
+        endpoint = configured.endpoint
+        state = "enabled" if endpoint.enabled else "disabled"
+    err.print(f"webhook for {name!r}: {endpoint.url} ({state}, secret version {endpoint.secret_version})")
+    if configured.secret is not None:
+        err.print("its signing secret (shown once, keep it secret):")
+        print(configured.secret)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ class Query:
     codes: np.ndarray  # (g, nbytes): one code, or an upload's query group
     content_ref: str | None
     primary: tuple[bool, ...] = (True,)  # per code: the full frame (or a turn of it)?
+    preview_url: str | None = None  # the platform's link to the upload, for its moderators' browsers
 
 
 def wide_radius(cap: int | None) -> int:
@@ -119,6 +120,7 @@ def resolve(
     events: list[dict] = []
     per_signal: dict[str, int] = defaultdict(int)
     refs = {q.index: q.content_ref for q in queries}
+    previews = {q.index: q.preview_url for q in queries}
     for query_index, hits in hits_per_query.items():
         matches = []
         accepted: list[tuple[int, int, object]] = []
@@ -150,6 +152,7 @@ def resolve(
                     "distance": distance,
                     "query_kind": query_kind,
                     "content_ref": refs[query_index],
+                    "preview_url": previews[query_index],
                 }
             )
         if matches:

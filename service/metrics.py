@@ -32,6 +32,10 @@ REVIEW_BAND_CODES = Counter(
 )  # queued, dropped (backlog full), searched, failed
 INDEX_SIZE = Gauge("ncii_index_hashes", "Hashes in this worker's index", multiprocess_mode="max")
 INDEX_SEQ = Gauge("ncii_index_seq", "Last change-log entry applied by this worker", multiprocess_mode="min")
+WEBHOOK_DELIVERIES = Counter(
+    "ncii_webhook_deliveries_total", "Takedown webhook deliveries settled, by outcome", ["outcome"]
+)  # succeeded, failed (permanent), gave_up (attempts exhausted)
+WEBHOOK_ATTEMPTS = Counter("ncii_webhook_attempts_total", "Takedown webhook attempts, by outcome", ["outcome"])
 
 
 class MeasureMiddleware:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .preview_urls import PreviewUrl
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -84,6 +86,10 @@ class MatchQuery(Strict):
     hash: str = Field(max_length=256)
     quality: int | None = Field(None, ge=0, le=100)
     content_ref: str | None = Field(None, max_length=256, description="The platform's own reference to the upload.")
+    preview_url: PreviewUrl | None = Field(
+        None, description="http(s) link to the upload in the platform's own systems, for its moderators' browsers "
+        "(stored, never fetched by the service; shown blurred in the review UI)."
+    )
 
 
 ReviewBandMode = Literal["deferred", "sync", "off"]

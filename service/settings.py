@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +76,40 @@ class Settings(BaseSettings):
         ge=1,
         description="A bank hash that reviewers at this many different platforms mark not NCII is suspended "
         "from matching, pending hotline review.",
+    )
+    # Takedown webhooks (docs/webhooks.md)
+    webhook_master_key: SecretStr | None = Field(
+        None,
+        description="Server key every platform's webhook signing secret is derived from (HKDF; nothing secret "
+        "is stored in the database). Unset: a random key kept in data_dir/secrets/webhook-master.key. "
+        "Replicas on several machines must share one value.",
+    )
+    webhook_allow_private_targets: bool = Field(
+        False,
+        description="Allow webhook URLs that resolve to loopback, private, link-local or reserved addresses "
+        "(off in production: the service would otherwise be a proxy into its own network; tests turn it on).",
+    )
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="How often each worker looks for due deliveries.")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of each network step of a delivery attempt; a whole attempt gets twice this."
+    )
+    webhook_lease_seconds: float = Field(
+        60.0, gt=0, description="How long a claimed delivery stays with its worker before another may retry it."
+    )
+    webhook_max_attempts: int = Field(10, ge=1, description="Attempts before a delivery is given up.")
+    webhook_backoff_base_seconds: float = Field(10.0, gt=0, description="Delay after the first failed attempt.")
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest delay between attempts.")
+    webhook_batch_size: int = Field(8, ge=1, le=64, description="Deliveries a worker claims and sends at once.")
+    # Moderators (review UI and hotline)
+    moderator_max_attempts: int = Field(5, ge=1, description="Wrong passwords allowed before a moderator account locks.")
+    moderator_lock_seconds: float = Field(60.0, description="First lock; doubles with each further failure.")
+    moderator_lock_max_seconds: float = Field(3600.0, description="Longest lock.")
+    moderator_idle_minutes: float = Field(30.0, gt=0, description="A review session ends after this long unused.")
+    moderator_session_hours: float = Field(10.0, gt=0, description="A review session ends this long after login, used or not.")
+    secure_cookies: bool = Field(
+        False,
+        description="Mark the review session cookie Secure even on plain-http requests (set it behind a TLS proxy; "
+        "https requests get Secure cookies anyway).",
     )
     # Index
     index_poll_seconds: float = Field(0.5, description="How often each worker reads the change log.")

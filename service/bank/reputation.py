@@ -5,6 +5,7 @@ Every verdict a platform gives on a bank hash (a moderator's review decision, an
 feedback through the exchange) is counted here; when reviewers at
 ``settings.suspend_after_platforms`` different platforms say "not NCII", the hash is
 suspended from matching pending hotline review, through the change log, so every index drops it.
+When hotline staff reinstate it (``service.bank.hotline``), the count starts again from then.
 
 One module owns the rule so that every path that records a verdict applies it the same way.
 """
@@ -42,16 +43,23 @@ def of(session: Session, hash_id: int) -> HashReputation:
     return reputation
 
 
-def not_ncii_platforms(session: Session, hash_id: int) -> int:
-    """How many different platforms said "not NCII" about the hash."""
-    return (
-        session.scalar(
-            select(func.count(func.distinct(ReviewDecision.platform_id))).where(
-                ReviewDecision.hash_id == hash_id, ReviewDecision.decision == "not_ncii"
-            )
-        )
-        or 0
-    )
+def not_ncii_platforms(session: Session, hash_id: int, since: datetime | None = None) -> int:
+    """How many different platforms said "not NCII" about the hash (after ``since``, when given).
+
+    After hotline staff reinstate a hash, only verdicts given later count: the ones they
+    overruled must not suspend it again at the next decision.
+    """
+    where = [ReviewDecision.hash_id == hash_id, ReviewDecision.decision == "not_ncii"]
+    if since is not None:
+        where.append(ReviewDecision.created_at > since)
+    return session.scalar(select(func.count(func.distinct(ReviewDecision.platform_id))).where(*where)) or 0
+
+
+def clear(reputation: HashReputation, now: datetime) -> None:
+    """Hotline staff overruled the "not NCII" verdicts so far: start the suspension count afresh."""
+    reputation.cleared_at = now
+    reputation.not_ncii_platforms = 0
+    reputation.updated_at = now
 
 
 def record_verdict(
@@ -67,7 +75,7 @@ def record_verdict(
     reputation = of(session, bank_hash.id)
     column = _COUNT_COLUMN[verdict]
     setattr(reputation, column, (getattr(reputation, column) or 0) + 1)
-    reputation.not_ncii_platforms = not_ncii_platforms(session, bank_hash.id)
+    reputation.not_ncii_platforms = not_ncii_platforms(session, bank_hash.id, reputation.cleared_at)
     reputation.updated_at = now
 
     suspended_now = False

@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -182,6 +184,9 @@ class MatchEvent(Base):
     content_ref: Mapped[str | None] = mapped_column(String(256))
     review_status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # Where the platform's moderators can see the upload, in the platform's own systems (migration
+    # 0005). The reviewer's browser loads it from there; the service never fetches nor stores it.
+    preview_url: Mapped[str | None] = mapped_column(String(2048))
 
 
 
@@ -227,6 +232,9 @@ class HashReputation(Base):
     not_ncii_platforms: Mapped[int] = mapped_column(Integer, default=0)  # distinct platforms that said not NCII
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When hotline staff last reinstated the hash (migration 0005): only "not NCII" verdicts
+    # given after it count towards a new suspension.
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # --- exchange (issue 8): feed and feedback; migration 0003 ---
@@ -237,5 +245,136 @@ class HashReputation(Base):
 
 # --- moderation (issue 7): moderator accounts and sessions; migration 0005 ---
 
+MODERATOR_ROLES = ("platform", "hotline")
+HOTLINE_ACTIONS = ("reinstate", "retire")
+
+
+class Moderator(Base):
+    """A person who reviews matches: a platform's moderator (bound to it) or hotline staff.
+
+    Only the argon2 hash of the password is stored; failed logins lock the account for a
+    growing delay, as wrong PINs lock a case.
+    """
+
+    __tablename__ = "moderators"
+    __table_args__ = (
+        CheckConstraint("role IN ('platform', 'hotline')", name="role"),
+        CheckConstraint(
+            "(role = 'platform' AND platform_id IS NOT NULL) OR (role = 'hotline' AND platform_id IS NULL)",
+            name="role_platform",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, disabled
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModeratorSession(Base):
+    """A logged-in browser: the SHA-256 of the cookie's random token, never the token itself."""
+
+    __tablename__ = "moderator_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderators.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # absolute limit
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # logout, disable, new password
+
+
+class HotlineAction(Base):
+    """Hotline staff's verdict on a suspended hash, with their reason (kept here, not in the audit log)."""
+
+    __tablename__ = "hotline_actions"
+    __table_args__ = (CheckConstraint("action IN ('reinstate', 'retire')", name="action"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    hash_id: Mapped[int] = mapped_column(ForeignKey("bank_hashes.id"), index=True)
+    moderator_id: Mapped[int | None] = mapped_column(ForeignKey("moderators.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 
 # --- webhooks (issue 7): takedown webhooks and their outbox; migration 0006 ---
+
+
+class WebhookEndpoint(Base):
+    """A platform's takedown webhook: where "NCII: remove" decisions are sent.
+
+    No secret is stored: the signing secret is derived from the server's master key, the
+    platform id and ``secret_version`` (see ``service.webhooks.signing``); rotating bumps the version.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"), unique=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+#: A delivery's life: pending (due at ``next_attempt_at``, maybe claimed), then one of the final two.
+DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+
+
+class WebhookDelivery(Base):
+    """The outbox: one row per webhook to send, written in the decision's own transaction.
+
+    ``payload`` is the exact JSON body, fixed when the decision commits. ``claimed_until``
+    is a worker's lease: a crashed worker's claims become due again when it runs out.
+    ``public_id`` is what the platform sees (header, API): the receiver's idempotency key.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_platform_id_id", "platform_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"))
+    decision_id: Mapped[int] = mapped_column(ForeignKey("review_decisions.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # in the current round (a redelivery starts a new one)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookAttempt(Base):
+    """One try at a delivery: what happened, never what the receiver said beyond a short snippet."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... over every round of the delivery
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    error: Mapped[str | None] = mapped_column(String(64))  # error class: timeout, connect_error, http_500, ...
+    outcome: Mapped[str] = mapped_column(String(16))  # succeeded, retry, failed, gave_up
+    retry_in_seconds: Mapped[float | None] = mapped_column(Float)
+    response_snippet: Mapped[str | None] = mapped_column(String(200))

@@ -115,7 +115,9 @@ async def match_hashes(
             results[i].status, results[i].code = "skipped", "quality_too_low"
             results[i].reason = f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably"
             continue
-        queries.append(matching.Query(i, signal.name, value.to_array()[None, :], q.content_ref))
+        queries.append(
+            matching.Query(i, signal.name, value.to_array()[None, :], q.content_ref, preview_url=q.preview_url)
+        )
     app = request.app
     radius, band = _plan_band(app, queries, caller, "hash", body.review_band)
     response = MatchResponse(results=results, review_band=band)

@@ -27,7 +27,7 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 
 
 class DecisionIn(Strict):
-    match_event_id: int = Field(ge=1, strict=True)
+    match_event_id: int = Field(ge=1, le=2**62, strict=True)
     decision: Decision = Field(description="ncii_remove: NCII, remove it; not_ncii: not NCII; escalate: to a senior reviewer.")
     reason: Reason = Field(description=f"Why (required, 1 to {REASON_MAX_CHARS} characters). Stored with the decision only.")
 
@@ -73,10 +73,12 @@ class QueueMatchOut(BaseModel):
     case_age_days: int
     review_status: str
     matched_at: datetime
+    preview_url: str | None = Field(None, description="The link the platform sent with its query, if any.")
     other_platforms: FeedbackOut = Field(description="Decisions other platforms' reviewers made on the same bank hash.")
 
 
 class QueueGroupOut(BaseModel):
+    platform_id: int
     content_ref: str | None
     matches: list[QueueMatchOut]
 
@@ -100,17 +102,26 @@ def review_queue(
     session: ReadSession,
     caller: Caller = Depends(platform_with("review")),
     status: Literal["pending", "escalated", "removed", "not_ncii", "all"] = Query("pending"),
+    min_distance: int | None = Query(None, ge=0, le=256),
     max_distance: int | None = Query(None, ge=0, le=256),
+    max_age_hours: int | None = Query(None, ge=1, le=24 * 366, description="Only events matched this recently."),
+    signal: str | None = Query(None, min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$"),
     limit: int = Query(50, ge=1, le=200, description="Groups (content references) per page."),
     cursor: str | None = Query(None, max_length=32),
 ) -> QueueOut:
     """This platform's match events to review, grouped per ``content_ref``, oldest first."""
     groups, next_after = bank_review.queue(
-        session, caller.platform_id, status=status, max_distance=max_distance, limit=limit, after=_cursor(cursor)
+        session, caller.platform_id, status=status, min_distance=min_distance, max_distance=max_distance,
+        max_age_hours=max_age_hours, signal=signal, limit=limit, after=_cursor(cursor),
     )
+    return queue_out(groups, next_after)
+
+
+def queue_out(groups: list[bank_review.QueueGroup], next_after: int | None) -> QueueOut:
     return QueueOut(
         groups=[
             QueueGroupOut(
+                platform_id=g.platform_id,
                 content_ref=g.content_ref,
                 matches=[
                     QueueMatchOut(
@@ -171,4 +182,52 @@ def post_decision(
             escalate=rep.escalate_count,
             not_ncii_platforms=rep.not_ncii_platforms,
         ),
+    )
+
+
+#: Larger ids cannot exist (BIGINT) and would overflow the database driver.
+ID_MAX = 2**62
+
+
+class BulkDecisionIn(Strict):
+    match_event_ids: list[Annotated[int, Field(ge=1, le=ID_MAX, strict=True)]] = Field(min_length=1, max_length=bank_review.BULK_MAX)
+    decision: Literal["not_ncii", "escalate"] = Field(
+        description="Only these two in bulk: a removal is decided one item at a time."
+    )
+    reason: Reason
+
+
+class BulkItemOut(BaseModel):
+    match_event_id: int
+    status: Literal["decided", "not_found", "already_decided"]
+    review_status: str | None
+    decision_id: int | None
+
+
+class BulkDecisionOut(BaseModel):
+    decided: int
+    results: list[BulkItemOut]
+
+
+@router.post("/decisions/bulk", response_model=BulkDecisionOut)
+def post_bulk_decision(
+    body: BulkDecisionIn,
+    session: DbSession,
+    caller: Caller = Depends(platform_with("review")),
+    settings: Settings = Depends(get_settings),
+) -> BulkDecisionOut:
+    """The same "not NCII" or "escalate" decision, with one reason, on up to 100 events (one
+    transaction). Events another reviewer decided meanwhile, or that are not this platform's,
+    are reported and skipped."""
+    outcomes = bank_review.decide_many(
+        session, settings, platform_id=caller.platform_id, decided_by=f"platform:{caller.key_id}",
+        match_event_ids=body.match_event_ids, decision=body.decision, reason=body.reason,
+    )
+    return bulk_out(outcomes)
+
+
+def bulk_out(outcomes: list[bank_review.BulkOutcome]) -> BulkDecisionOut:
+    return BulkDecisionOut(
+        decided=sum(o.status == "decided" for o in outcomes),
+        results=[BulkItemOut(**o.__dict__) for o in outcomes],
     )

@@ -1,0 +1,172 @@
+"""Moderator accounts: argon2 passwords, a lockout that grows with each wrong password.
+
+Platform moderators are bound to one platform and see only its match events; hotline staff
+see hash reputation and suspended hashes across platforms. Logging in costs the same
+argon2 work whether or not the name exists, and a locked, disabled or unknown account gets
+the same answer as a wrong password (only the lock's remaining time is told, so that a
+moderator who mistyped knows to wait).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..db.models import Moderator, ModeratorSession, Platform
+from ..settings import Settings
+from ..bank import audit
+from .passwords import hash_secret, verify_secret
+
+NAME_MAX_CHARS = 64
+PASSWORD_MIN_CHARS = 12
+PASSWORD_MAX_CHARS = 256
+
+
+class AccountError(ValueError):
+    """A request the account rules refuse (bad name, short password, unknown platform...)."""
+
+
+class LoginLocked(Exception):
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """An authenticated moderator, detached from any session (safe to pass around)."""
+
+    id: int
+    name: str
+    role: str
+    platform_id: int | None
+
+    @property
+    def decided_by(self) -> str:
+        return f"moderator:{self.id}"
+
+    @classmethod
+    def of(cls, moderator: Moderator) -> Reviewer:
+        return cls(id=moderator.id, name=moderator.name, role=moderator.role, platform_id=moderator.platform_id)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
+def generate_password() -> str:
+    """About 120 bits, in groups a person can copy without mistakes."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(6)) for _ in range(4))
+
+
+def check_password(password: str) -> str:
+    if len(password) < PASSWORD_MIN_CHARS:
+        raise AccountError(f"a password needs at least {PASSWORD_MIN_CHARS} characters")
+    if len(password) > PASSWORD_MAX_CHARS:
+        raise AccountError(f"a password has at most {PASSWORD_MAX_CHARS} characters")
+    return password
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > NAME_MAX_CHARS or any(c.isspace() or not c.isprintable() for c in name):
+        raise AccountError(f"a moderator name is 1 to {NAME_MAX_CHARS} printable characters without spaces")
+    return name
+
+
+def by_name(session: Session, name: str) -> Moderator | None:
+    return session.scalar(select(Moderator).where(Moderator.name == name))
+
+
+def create(
+    session: Session, settings: Settings, name: str, password: str, *, platform: str | None = None, actor: str | None = None
+) -> Moderator:
+    """A new account: ``platform`` names the platform it is bound to; without it, hotline staff."""
+    name = check_name(name)
+    check_password(password)
+    if by_name(session, name) is not None:
+        raise AccountError(f"a moderator named {name!r} exists already")
+    platform_id = None
+    if platform is not None:
+        row = session.scalar(select(Platform).where(Platform.name == platform))
+        if row is None:
+            raise AccountError(f"no platform named {platform!r}")
+        platform_id = row.id
+    role = "platform" if platform_id is not None else "hotline"
+    moderator = Moderator(
+        name=name, role=role, platform_id=platform_id, password_hash=hash_secret(settings, password),
+        status="active", failed_logins=0,
+    )
+    session.add(moderator)
+    session.flush()
+    audit.record(session, "admin", actor, "moderator.created", subject_type="moderator", subject_id=moderator.id,
+                 role=role, platform_id=platform_id)
+    return moderator
+
+
+def end_sessions(session: Session, moderator_id: int, now: datetime) -> int:
+    result = session.execute(
+        update(ModeratorSession)
+        .where(ModeratorSession.moderator_id == moderator_id, ModeratorSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    return result.rowcount or 0
+
+
+def disable(session: Session, moderator: Moderator, *, actor: str | None = None) -> int:
+    """The account can no longer log in, and its open sessions end now. Returns how many ended."""
+    now = datetime.now(timezone.utc)
+    moderator.status = "disabled"
+    ended = end_sessions(session, moderator.id, now)
+    audit.record(session, "admin", actor, "moderator.disabled", subject_type="moderator", subject_id=moderator.id,
+                 sessions_ended=ended)
+    return ended
+
+
+def reset_password(session: Session, settings: Settings, moderator: Moderator, password: str, *, actor: str | None = None) -> None:
+    """A new password; the lock is lifted and every open session ends (a stolen cookie dies with it)."""
+    check_password(password)
+    now = datetime.now(timezone.utc)
+    moderator.password_hash = hash_secret(settings, password)
+    moderator.password_changed_at = now
+    moderator.failed_logins, moderator.locked_until = 0, None
+    ended = end_sessions(session, moderator.id, now)
+    audit.record(session, "admin", actor, "moderator.password_reset", subject_type="moderator",
+                 subject_id=moderator.id, sessions_ended=ended)
+
+
+def authenticate(session: Session, settings: Settings, name: str, password: str) -> Moderator | None:
+    """The active account if the password is right; None otherwise. Raises LoginLocked while locked.
+
+    The caller commits even when None comes back: the failure count must stick.
+    """
+    now = datetime.now(timezone.utc)
+    query = select(Moderator).where(Moderator.name == name[:NAME_MAX_CHARS])
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    moderator = session.scalar(query)
+    locked_until = _utc(moderator.locked_until) if moderator is not None else None
+    if locked_until is not None and locked_until > now:
+        raise LoginLocked(int((locked_until - now).total_seconds()) + 1)
+    ok = verify_secret(settings, moderator.password_hash if moderator is not None else None, password[:PASSWORD_MAX_CHARS])
+    if moderator is None:
+        return None
+    if ok and moderator.status == "active":
+        if moderator.failed_logins:
+            moderator.failed_logins, moderator.locked_until = 0, None
+        return moderator
+    moderator.failed_logins += 1
+    over = moderator.failed_logins - settings.moderator_max_attempts
+    if over >= 0:
+        seconds = min(settings.moderator_lock_seconds * (2**over), settings.moderator_lock_max_seconds)
+        moderator.locked_until = now + timedelta(seconds=seconds)
+        audit.record(session, "system", None, "moderator.locked", subject_type="moderator", subject_id=moderator.id,
+                     failed_logins=moderator.failed_logins, seconds=seconds)
+    return None

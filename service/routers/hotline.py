@@ -1,0 +1,162 @@
+"""Hotline staff: suspended hashes with their reputation, reinstate or retire; every platform's queue.
+
+Authenticated by a moderator session with the ``hotline`` role (``POST /v1/moderators/login``,
+then the cookie and ``X-CSRF-Token``). Hotline staff read every platform's review queue but
+decide no match event: a takedown is the platform's call; the hash is the hotline's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field
+
+from ..auth.moderators import Reviewer
+from ..auth.sessions import moderator_with
+from ..bank import hotline
+from ..bank import review as bank_review
+from ..deps import DbSession, ReadSession, as_utc
+from ..errors import ApiError
+from ..schemas import Strict
+from .review import QueueOut, Reason, _cursor, queue_out
+
+router = APIRouter(prefix="/v1/hotline", tags=["hotline (bank operator)"])
+
+HotlineStaff = Depends(moderator_with("hotline"))
+
+
+class SuspendedOut(BaseModel):
+    hash_id: int
+    signal: str
+    variant: str
+    quality: int | None
+    case_status: str
+    case_age_days: int
+    suspended_at: datetime | None
+    cleared_at: datetime | None = Field(description="The last reinstatement: only later not-NCII verdicts count.")
+    reputation: dict[str, int]
+
+
+class SuspendedPage(BaseModel):
+    hashes: list[SuspendedOut]
+    next_cursor: str | None
+
+
+class ActionIn(Strict):
+    reason: Reason
+
+
+class ActionOut(BaseModel):
+    hotline_action_id: int
+    hash_id: int
+    action: Literal["reinstate", "retire"]
+    hash_status: str
+    index_change: bool = Field(description="Whether every index was told (a change-log entry).")
+    decided_by: str
+    created_at: datetime
+
+
+def suspended_out(row: hotline.SuspendedHash) -> SuspendedOut:
+    return SuspendedOut(
+        hash_id=row.hash_id, signal=row.signal, variant=row.variant, quality=row.quality, case_status=row.case_status,
+        case_age_days=row.case_age_days, suspended_at=row.suspended_at, cleared_at=row.cleared_at,
+        reputation={"ncii_remove": row.ncii_remove, "not_ncii": row.not_ncii, "escalate": row.escalate,
+                    "not_ncii_platforms": row.not_ncii_platforms},
+    )
+
+
+@router.get("/suspended", response_model=SuspendedPage)
+def list_suspended(
+    session: ReadSession,
+    _: Reviewer = HotlineStaff,
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = Query(None, max_length=32),
+) -> SuspendedPage:
+    """Hashes suspended by the reviewers' verdicts, awaiting a hotline decision."""
+    rows, next_after = hotline.suspended(session, limit=limit, after=_cursor(cursor))
+    return SuspendedPage(hashes=[suspended_out(r) for r in rows],
+                         next_cursor=None if next_after is None else str(next_after))
+
+
+def act(session, reviewer: Reviewer, action: str, hash_id: int, reason: str) -> ActionOut:
+    do = hotline.reinstate if action == "reinstate" else hotline.retire
+    try:
+        outcome = do(session, hash_id, moderator_id=reviewer.id, reason=reason)
+    except hotline.HashNotFound:
+        raise ApiError(404, "hash_not_found", "No such bank hash.") from None
+    except hotline.WrongHashStatus as error:
+        raise ApiError(409, "hash_status_conflict", f"A hash in status {error.status!r} cannot be {action}d.",
+                       details={"hash_status": error.status}) from None
+    return ActionOut(
+        hotline_action_id=outcome.action.id, hash_id=hash_id, action=action, hash_status=outcome.hash_status,
+        index_change=outcome.index_change, decided_by=reviewer.decided_by, created_at=as_utc(outcome.action.created_at),
+    )
+
+
+HashId = Path(ge=1, le=2**62)
+
+
+class HotlineActionOut(BaseModel):
+    id: int
+    action: Literal["reinstate", "retire"]
+    reason: str
+    decided_by: str
+    created_at: datetime
+
+
+class HashOut(SuspendedOut):
+    status: str = Field(description="active, suspended, retired or withdrawn.")
+    actions: list[HotlineActionOut]
+
+
+@router.get("/hashes/{hash_id}", response_model=HashOut)
+def hash_reputation(session: ReadSession, hash_id: int = HashId, _: Reviewer = HotlineStaff) -> HashOut:
+    """Any bank hash's status and reputation, and the hotline's earlier actions on it (with reasons)."""
+    try:
+        found = hotline.view(session, hash_id)
+    except hotline.HashNotFound:
+        raise ApiError(404, "hash_not_found", "No such bank hash.") from None
+    return HashOut(
+        **suspended_out(found.hash).model_dump(),
+        status=found.status,
+        actions=[
+            HotlineActionOut(id=a.id, action=a.action, reason=a.reason, created_at=as_utc(a.created_at),
+                             decided_by=f"moderator:{a.moderator_id}" if a.moderator_id is not None else "system")
+            for a in found.actions
+        ],
+    )
+
+
+@router.post("/hashes/{hash_id}/reinstate", response_model=ActionOut)
+def reinstate(body: ActionIn, session: DbSession, hash_id: int = HashId, reviewer: Reviewer = HotlineStaff) -> ActionOut:
+    """A suspended hash matches again; the not-NCII verdicts so far stop counting towards suspension."""
+    return act(session, reviewer, "reinstate", hash_id, body.reason)
+
+
+@router.post("/hashes/{hash_id}/retire", response_model=ActionOut)
+def retire(body: ActionIn, session: DbSession, hash_id: int = HashId, reviewer: Reviewer = HotlineStaff) -> ActionOut:
+    """A suspended (or active) hash never matches again."""
+    return act(session, reviewer, "retire", hash_id, body.reason)
+
+
+@router.get("/queue", response_model=QueueOut)
+def every_platform_queue(
+    session: ReadSession,
+    _: Reviewer = HotlineStaff,
+    platform_id: int | None = Query(None, ge=1, le=2**62),
+    status: Literal["pending", "escalated", "removed", "not_ncii", "all"] = Query("pending"),
+    min_distance: int | None = Query(None, ge=0, le=256),
+    max_distance: int | None = Query(None, ge=0, le=256),
+    max_age_hours: int | None = Query(None, ge=1, le=24 * 366),
+    signal: str | None = Query(None, min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$"),
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = Query(None, max_length=32),
+) -> QueueOut:
+    """Every platform's review queue (or one's, with ``platform_id``): read only."""
+    groups, next_after = bank_review.queue(
+        session, platform_id, status=status, min_distance=min_distance, max_distance=max_distance,
+        max_age_hours=max_age_hours, signal=signal, limit=limit, after=_cursor(cursor),
+    )
+    return queue_out(groups, next_after)
