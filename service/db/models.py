@@ -233,6 +233,53 @@ class HashReputation(Base):
 
 # --- exchange (issue 8): feed and feedback; migration 0003 ---
 
+#: What a platform can say about a bank hash through the exchange (StopNCII's CSP feedback values):
+#: a match is waiting for review, reviewed and blocked (it is NCII), reviewed and not blocked.
+FEEDBACK_VERDICTS = ("pending_review", "blocked", "not_blocked")
+FEEDBACK_MAX_TAGS = 16
+FEEDBACK_TAG_MAX_CHARS = 64
+
+
+class ExchangeFeedback(Base):
+    """A platform's current verdict on a bank hash: one row per (platform, hash), the latest wins.
+
+    History is in the audit log (one ``exchange.feedback`` row per request lists each change).
+    Tags are the platform's short labels; other platforms never see them.
+    """
+
+    __tablename__ = "exchange_feedback"
+    __table_args__ = (
+        UniqueConstraint("platform_id", "hash_id", name="uq_exchange_feedback_platform_hash"),
+        CheckConstraint("verdict IN ('pending_review', 'blocked', 'not_blocked')", name="verdict"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"))
+    hash_id: Mapped[int] = mapped_column(ForeignKey("bank_hashes.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PlatformCase(Base):
+    """The synthetic case that holds the hashes a platform submitted itself (StopNCII ``SubmitHashes``).
+
+    One per platform, so a resubmitted hash is the same bank hash. Nobody can open or withdraw
+    it (its number is not a case number, its PIN hash verifies no PIN); the hotline retires or
+    suspends its hashes like any other.
+    """
+
+    __tablename__ = "platform_cases"
+
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# The StopNCII dialect resumes from a timestamp: find its first change-log row without a scan.
+Index("ix_change_log_at", ChangeLog.at)
+
 
 # --- sync (issue 8): platform-side mirror of a remote bank; migration 0004 ---
 
