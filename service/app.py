@@ -18,7 +18,7 @@ from .db.engine import make_engine, make_sessionmaker
 from .db.migrate import upgrade
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
-from .routers import cases, health, match, review
+from .routers import cases, exchange, health, match, review
 from .settings import Settings, get_settings
 from .web import routes as web_routes
 
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(cases.router)
     app.include_router(match.router)
     app.include_router(review.router)
+    app.include_router(exchange.router)
     app.include_router(health.router)
     app.include_router(web_routes.router)
     return app

@@ -1,0 +1,174 @@
+"""The exchange: the change feed (contract, cursor, audit, gap-free under concurrent writes) and
+platforms' feedback (idempotent, counted in the reputation, driving the suspension rule)."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from service.db.models import AuditEntry, BankHash, ChangeLog, ExchangeFeedback
+
+from .helpers import count, create_platform, file_item, image_item, pin_headers, random_pdq, submit
+
+FEED = "/v1/exchange/hashes"
+FEEDBACK = "/v1/exchange/feedback"
+
+
+@pytest.fixture
+def reader(client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_platform(client.app, 'mirror', ('exchange.read',))}"}
+
+
+def read_all(client, headers, limit=1000, cursor=None) -> tuple[list[dict], str]:
+    records = []
+    while True:
+        params = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        response = client.get(FEED, params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        records += body["records"]
+        cursor = body["next_cursor"]
+        if not body["has_more"]:
+            return records, cursor
+
+
+# ------------------------------------------------------------------------------------ auth
+
+
+def test_feed_needs_a_key_with_the_read_scope(client, platform):
+    assert client.get(FEED).status_code == 401
+    assert client.get(FEED).json()["error"]["code"] == "api_key_invalid"
+    assert client.get(FEED, headers={"Authorization": "Bearer ncii_nope_nope"}).status_code == 401
+    refused = client.get(FEED, headers=platform)  # a key with the match scope only
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "api_key_scope"
+    assert count(client.app, AuditEntry, AuditEntry.action == "exchange.read") == 0
+
+
+# ------------------------------------------------------------------------------- contents
+
+
+def test_feed_records_submissions_withdrawals_in_order_without_case_numbers(client, reader):
+    pdq_a, pdq_b, md5 = random_pdq(), random_pdq(), "9e107d9d372bb6826bd81d3542a419d6"
+    first = submit(client, image_item(pdq_a, pdq_b, quality=88), file_item(md5))
+    second = submit(client, image_item(random_pdq()))
+    assert client.delete(f"/v1/cases/{first['case_number']}", headers=pin_headers(first)).status_code == 200
+
+    records, _ = read_all(client, reader)
+    assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)
+    assert [(r["op"], r["reason"]) for r in records] == [("add", "submitted")] * 4 + [("remove", "withdrawn")] * 3
+    by_hash = {r["hash"]: r for r in records if r["op"] == "add"}
+    assert set(by_hash) >= {pdq_a, pdq_b, md5}
+    a = by_hash[pdq_a]
+    assert a["signal"] == "pdq" and a["quality"] == 88 and a["variant"] == "full"
+    assert a["status"] == "withdrawn" and a["case_status"] == "withdrawn"  # the state now
+    assert a["feedback"] == {"ncii": 0, "not_ncii": 0, "escalate": 0, "platforms_not_ncii": 0}
+    assert by_hash[md5]["signal"] == "md5" and by_hash[md5]["quality"] is None
+    removed = {r["hash_id"] for r in records if r["op"] == "remove"}
+    assert removed == {by_hash[h]["hash_id"] for h in (pdq_a, pdq_b, md5)}
+    assert all(r["at"].endswith(("Z", "+00:00")) for r in records)
+    # Nothing that could open or identify a case: no case numbers, PINs or case ids anywhere.
+    text = client.get(FEED, headers=reader).text
+    for case in (first, second):
+        assert case["case_number"] not in text and case["pin"] not in text
+        assert case["case_number"].replace("-", "") not in text
+    assert "case_id" not in text and "case_number" not in text
+
+
+def test_paging_with_the_cursor_sees_every_change_once(client, reader):
+    submit(client, image_item(*[random_pdq() for _ in range(7)]))
+    everything, _ = read_all(client, reader, limit=1000)
+    assert len(everything) == 7
+    paged, cursor = read_all(client, reader, limit=3)
+    assert [r["seq"] for r in paged] == [r["seq"] for r in everything]
+    # At the end: an empty page that keeps its cursor, and new changes appear after it.
+    empty = client.get(FEED, params={"cursor": cursor}, headers=reader).json()
+    assert empty == {"records": [], "next_cursor": cursor, "has_more": False}
+    submit(client, image_item(random_pdq()))
+    later = client.get(FEED, params={"cursor": cursor}, headers=reader).json()
+    assert len(later["records"]) == 1 and later["records"][0]["seq"] > paged[-1]["seq"]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["not-a-cursor", "12", base64.urlsafe_b64encode(b"ncii-feed:9:1").decode(),
+     base64.urlsafe_b64encode(b"ncii-feed:1:-1").decode(), "%%%", "x" * 64],
+)
+def test_a_malformed_cursor_is_a_400(client, reader, cursor):
+    response = client.get(FEED, params={"cursor": cursor}, headers=reader)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "cursor_invalid"
+
+
+def test_a_cursor_past_the_end_of_the_log_is_refused(client, reader):
+    submit(client, image_item(random_pdq()))
+    ahead = base64.urlsafe_b64encode(b"ncii-feed:1:999").decode().rstrip("=")
+    response = client.get(FEED, params={"cursor": ahead}, headers=reader)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "cursor_ahead"
+
+
+@pytest.mark.parametrize("limit", ["0", "10001", "-5", "many", "1.5"])
+def test_a_bad_limit_is_a_422(client, reader, limit):
+    response = client.get(FEED, params={"limit": limit}, headers=reader)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "request_invalid"
+
+
+def test_every_feed_request_is_one_audit_row(client, reader):
+    submit(client, image_item(*[random_pdq() for _ in range(5)]))
+    read_all(client, reader, limit=2)  # 3 requests
+    with client.app.state.sessions() as session:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "exchange.read").order_by(AuditEntry.id)
+        ).all()
+    assert len(rows) == 3
+    assert [(r.details["after_seq"], r.details["last_seq"], r.details["records"]) for r in rows] == [
+        (0, 2, 2), (2, 4, 2), (4, 5, 1)
+    ]
+    assert {r.actor_type for r in rows} == {"platform"} and rows[0].details["dialect"] == "native"
+
+
+# ------------------------------------------------------------------- concurrent writers
+
+
+def test_feed_is_gap_free_while_cases_are_submitted_and_withdrawn(client, reader):
+    """Writers in threads submit and withdraw cases while a reader pages through the feed:
+    the reader sees every change-log row exactly once, in order."""
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def writer() -> None:
+        while not stop.is_set():
+            case = client.post("/v1/cases", json={"items": [image_item(random_pdq(), random_pdq())]})
+            if case.status_code != 201:
+                failures.append(case.text)
+                return
+            body = case.json()
+            gone = client.delete(f"/v1/cases/{body['case_number']}", headers=pin_headers(body))
+            if gone.status_code != 200:
+                failures.append(gone.text)
+                return
+
+    threads = [threading.Thread(target=writer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    seen: list[int] = []
+    cursor = None
+    try:
+        while len(seen) < 150:
+            params = {"limit": 7} | ({"cursor": cursor} if cursor else {})
+            page = client.get(FEED, params=params, headers=reader).json()
+            seen += [r["seq"] for r in page["records"]]
+            cursor = page["next_cursor"]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert not failures
+    rest, _ = read_all(client, reader, limit=50, cursor=cursor)
+    seen += [r["seq"] for r in rest]
+    with client.app.state.sessions() as session:
+        logged = session.scalars(select(ChangeLog.seq).order_by(ChangeLog.seq)).all()
+    assert seen == list(logged)
+    assert len(seen) == len(set(seen))
