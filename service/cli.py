@@ -24,6 +24,7 @@ from .db.migrate import current_revision, upgrade
 from .db.models import Platform
 from .settings import Settings
 from . import victim_cli  # noqa: F401  (registers ncii submit, status, withdraw)
+from . import bank_cli  # noqa: F401  (registers ncii bank import, export)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 platform_app = typer.Typer(help="Platforms and their API keys.", no_args_is_help=True)
