@@ -8,16 +8,22 @@ request is one audit row listing what changed.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
+
+from matcher.errors import MatcherError
+from matcher.signals import get_signal
 
 from ..auth.api_keys import Caller
 from ..db.engine import transaction
-from ..deps import ReadSession, platform_with
+from ..db.models import FEEDBACK_MAX_TAGS, FEEDBACK_TAG_MAX_CHARS
+from ..deps import DbSession, ReadSession, get_settings, platform_with
 from ..errors import ApiError
-from ..exchange import feed
+from ..exchange import feed, feedback
+from ..schemas import Strict
+from ..settings import Settings
 
 router = APIRouter(prefix="/v1/exchange", tags=["exchange (platforms)"])
 
@@ -99,4 +105,78 @@ def read_feed(
         ],
         next_cursor=feed.encode_cursor(page.last),
         has_more=page.has_more,
+    )
+
+
+MAX_FEEDBACK_ITEMS = 1000
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=FEEDBACK_TAG_MAX_CHARS)]
+
+
+class FeedbackItemIn(Strict):
+    hash_id: int = Field(ge=1, strict=True)
+    signal: str = Field(max_length=32, description="The bank hash's signal, as the feed gave it (a safety check).")
+    hash: str = Field(max_length=256, description="The bank hash's value in hex, as the feed gave it (a safety check).")
+    verdict: Literal["pending_review", "blocked", "not_blocked"] = Field(
+        description="pending_review: a match awaits review; blocked: reviewed, it is NCII; not_blocked: reviewed, it is not."
+    )
+    tags: list[Tag] = Field(default_factory=list, max_length=FEEDBACK_MAX_TAGS, description="Short labels, kept for this platform only.")
+
+
+class FeedbackIn(Strict):
+    feedback: list[FeedbackItemIn] = Field(min_length=1, max_length=MAX_FEEDBACK_ITEMS)
+
+
+class FeedbackResultOut(BaseModel):
+    index: int
+    hash_id: int
+    verdict: str
+    previous: str | None = Field(description="This platform's verdict on the hash before this request, if any.")
+    changed: bool = Field(description="False when the same verdict and tags were on record already.")
+    hash_status: str
+    hash_suspended_now: bool
+
+
+class FeedbackOut(BaseModel):
+    results: list[FeedbackResultOut]
+
+
+def _refused(problems: list[dict]) -> ApiError:
+    return ApiError(422, "feedback_refused", "Nothing was stored: some items cannot be used.", details=problems)
+
+
+@router.post("/feedback", response_model=FeedbackOut)
+def post_feedback(
+    body: FeedbackIn,
+    session: DbSession,
+    caller: Caller = Depends(platform_with("exchange.feedback")),
+    settings: Settings = Depends(get_settings),
+) -> FeedbackOut:
+    """This platform's verdicts on bank hashes, all or nothing; its latest verdict on a hash wins."""
+    verdicts: list[feedback.Verdict] = []
+    problems = []
+    for index, item in enumerate(body.feedback):
+        try:
+            value = get_signal(item.signal).parse(item.hash)
+        except MatcherError as error:
+            problems.append({"index": index, "code": error.code, "reason": str(error)})
+            continue
+        tags = tuple(dict.fromkeys(item.tags))
+        verdicts.append(feedback.Verdict(item.hash_id, value.signal, value.code, item.verdict, tags))
+    if problems:
+        raise _refused(problems)
+    try:
+        outcomes = feedback.give(
+            session, settings, platform_id=caller.platform_id, key_id=caller.key_id, verdicts=verdicts, dialect="native"
+        )
+    except feedback.Refused as error:
+        raise _refused(error.problems) from None
+    return FeedbackOut(
+        results=[
+            FeedbackResultOut(
+                index=i, hash_id=o.hash_id, verdict=o.verdict, previous=o.previous, changed=o.changed,
+                hash_status=o.hash_status, hash_suspended_now=o.suspended_now,
+            )
+            for i, o in enumerate(outcomes)
+        ]
     )

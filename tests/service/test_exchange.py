@@ -172,3 +172,149 @@ def test_feed_is_gap_free_while_cases_are_submitted_and_withdrawn(client, reader
         logged = session.scalars(select(ChangeLog.seq).order_by(ChangeLog.seq)).all()
     assert seen == list(logged)
     assert len(seen) == len(set(seen))
+
+
+# ------------------------------------------------------------------------------- feedback
+
+
+def _giver(client, name: str, scopes=("exchange.feedback", "exchange.read")) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_platform(client.app, name, scopes)}"}
+
+
+def _bank_hash(client, reader) -> dict:
+    """A fresh active bank hash, as the feed shows it."""
+    code = random_pdq()
+    submit(client, image_item(code))
+    records, _ = read_all(client, reader)
+    return next(r for r in records if r["hash"] == code)
+
+
+def _say(client, headers, record: dict, verdict: str, tags=()):
+    item = {"hash_id": record["hash_id"], "signal": record["signal"], "hash": record["hash"], "verdict": verdict}
+    if tags:
+        item["tags"] = list(tags)
+    return client.post(FEEDBACK, json={"feedback": [item]}, headers=headers)
+
+
+def _feed_state(client, reader, hash_id: int) -> dict:
+    """The latest feed record of the hash (its state now)."""
+    records, _ = read_all(client, reader)
+    return [r for r in records if r["hash_id"] == hash_id][-1]
+
+
+def test_feedback_needs_the_feedback_scope(client, reader, platform):
+    record = _bank_hash(client, reader)
+    assert _say(client, {}, record, "blocked").status_code == 401
+    for headers in (platform, reader):  # match-only and read-only keys
+        response = _say(client, headers, record, "blocked")
+        assert response.status_code == 403 and response.json()["error"]["code"] == "api_key_scope"
+    assert count(client.app, ExchangeFeedback) == 0
+
+
+def test_feedback_is_idempotent_per_platform_and_hash_and_the_latest_wins(client, reader):
+    alpha = _giver(client, "alpha")
+    record = _bank_hash(client, reader)
+    first = _say(client, alpha, record, "blocked", tags=["nudity", "nudity", " reviewed "])
+    assert first.status_code == 200, first.text
+    assert first.json()["results"][0] == {
+        "index": 0, "hash_id": record["hash_id"], "verdict": "blocked", "previous": None, "changed": True,
+        "hash_status": "active", "hash_suspended_now": False,
+    }
+    again = _say(client, alpha, record, "blocked", tags=["nudity", "reviewed"])
+    assert again.json()["results"][0]["changed"] is False and again.json()["results"][0]["previous"] == "blocked"
+    assert _feed_state(client, reader, record["hash_id"])["feedback"] == {
+        "ncii": 1, "not_ncii": 0, "escalate": 0, "platforms_not_ncii": 0
+    }
+    changed = _say(client, alpha, record, "not_blocked")
+    assert changed.json()["results"][0]["previous"] == "blocked"
+    assert _feed_state(client, reader, record["hash_id"])["feedback"] == {
+        "ncii": 0, "not_ncii": 1, "escalate": 0, "platforms_not_ncii": 1
+    }
+    _say(client, alpha, record, "pending_review")
+    assert _feed_state(client, reader, record["hash_id"])["feedback"] == {
+        "ncii": 0, "not_ncii": 0, "escalate": 0, "platforms_not_ncii": 0
+    }
+    with client.app.state.sessions() as session:
+        rows = session.scalars(select(ExchangeFeedback)).all()
+        assert [(r.verdict, r.tags) for r in rows] == [("pending_review", [])]
+        audits = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "exchange.feedback").order_by(AuditEntry.id)
+        ).all()
+    # One audit row per request; the repeated verdict changed nothing and lists no change.
+    assert [a.details["changes"] for a in audits] == [
+        [[record["hash_id"], None, "blocked"]], [], [[record["hash_id"], "blocked", "not_blocked"]],
+        [[record["hash_id"], "not_blocked", "pending_review"]],
+    ]
+    assert all(a.actor_type == "platform" for a in audits)
+
+
+def test_not_blocked_from_two_platforms_suspends_the_hash(client, reader):
+    alpha, beta = _giver(client, "alpha"), _giver(client, "beta")
+    record = _bank_hash(client, reader)
+    _say(client, alpha, record, "not_blocked")
+    again = _say(client, alpha, record, "not_blocked")  # one platform twice counts once
+    assert again.json()["results"][0]["hash_status"] == "active"
+    second = _say(client, beta, record, "not_blocked").json()["results"][0]
+    assert second["hash_suspended_now"] is True and second["hash_status"] == "suspended"
+    state = _feed_state(client, reader, record["hash_id"])
+    assert (state["op"], state["reason"], state["status"]) == ("remove", "suspended", "suspended")
+    assert state["feedback"]["platforms_not_ncii"] == 2
+    assert count(client.app, AuditEntry, AuditEntry.action == "hash.suspended") == 1
+    # Suspension is the hotline's to lift: blocked afterwards does not bring it back.
+    after = _say(client, beta, record, "blocked").json()["results"][0]
+    assert after["hash_status"] == "suspended" and after["hash_suspended_now"] is False
+
+
+def test_a_review_decision_and_feedback_count_as_distinct_platforms(client, reader):
+    from .helpers import catch_up, match, pdq_query
+
+    reviewer = {"Authorization": f"Bearer {create_platform(client.app, 'reviewer', ('match', 'review', 'exchange.feedback'))}"}
+    other = _giver(client, "other")
+    record = _bank_hash(client, reader)
+    catch_up(client.app)
+    event = match(client, reviewer, pdq_query(record["hash"])).json()["results"][0]["matches"]
+    assert event, "the bank hash should match"
+    queue = client.get("/v1/review/queue", headers=reviewer).json()
+    event_id = queue["groups"][0]["matches"][0]["match_event_id"]
+    decided = client.post("/v1/review/decisions", headers=reviewer,
+                          json={"match_event_id": event_id, "decision": "not_ncii", "reason": "a landscape"})
+    assert decided.status_code == 201 and decided.json()["hash_status"] == "active"
+    # The same platform again through the exchange: still one platform.
+    assert _say(client, reviewer, record, "not_blocked").json()["results"][0]["hash_status"] == "active"
+    # A second platform through the exchange: two, suspended.
+    assert _say(client, other, record, "not_blocked").json()["results"][0]["hash_suspended_now"] is True
+    with client.app.state.sessions() as session:
+        assert session.get(BankHash, record["hash_id"]).status == "suspended"
+
+
+def test_refused_feedback_stores_nothing(client, reader):
+    alpha = _giver(client, "alpha")
+    good = _bank_hash(client, reader)
+    items = [
+        {"hash_id": good["hash_id"], "signal": "pdq", "hash": good["hash"], "verdict": "blocked"},
+        {"hash_id": 999_999, "signal": "pdq", "hash": good["hash"], "verdict": "blocked"},
+        {"hash_id": good["hash_id"], "signal": "pdq", "hash": random_pdq(), "verdict": "blocked"},
+    ]
+    response = client.post(FEEDBACK, json={"feedback": items}, headers=alpha)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "feedback_refused"
+    assert [(p["index"], p["code"]) for p in response.json()["error"]["details"]] == [
+        (1, "hash_not_found"), (2, "hash_mismatch")
+    ]
+    malformed = dict(items[0], hash="zz")
+    response = client.post(FEEDBACK, json={"feedback": [items[0], malformed]}, headers=alpha)
+    assert response.status_code == 422 and response.json()["error"]["details"][0]["code"] == "hash_malformed"
+    assert count(client.app, ExchangeFeedback) == 0
+    assert count(client.app, AuditEntry, AuditEntry.action == "exchange.feedback") == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"verdict": "maybe"}, {"tags": ["x"] * 17}, {"tags": ["x" * 65]}, {"tags": [""]}, {"hash_id": "1"},
+     {"hash_id": True}, {"extra": 1}],
+)
+def test_bad_feedback_is_a_422(client, reader, change):
+    alpha = _giver(client, "alpha")
+    item = {"hash_id": 1, "signal": "pdq", "hash": random_pdq(), "verdict": "blocked"} | change
+    response = client.post(FEEDBACK, json={"feedback": [item]}, headers=alpha)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "request_invalid"
+    assert client.post(FEEDBACK, json={"feedback": []}, headers=alpha).status_code == 422
