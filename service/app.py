@@ -18,7 +18,7 @@ from .db.engine import make_engine, make_sessionmaker
 from .db.migrate import upgrade
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
-from .routers import cases, exchange, health, match, review
+from .routers import cases, exchange, health, match, review, stopncii
 from .settings import Settings, get_settings
 from .web import routes as web_routes
 
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(match.router)
     app.include_router(review.router)
     app.include_router(exchange.router)
+    app.include_router(stopncii.router)
     app.include_router(health.router)
     app.include_router(web_routes.router)
     return app

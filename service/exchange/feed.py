@@ -178,6 +178,11 @@ def position_at(session: Session, moment: datetime) -> int:
     return latest_seq(session) if first is None else first - 1
 
 
+def change_time(session: Session, seq: int) -> datetime:
+    """When the change at position ``seq`` was made."""
+    return _utc(session.scalar(select(ChangeLog.at).where(ChangeLog.seq == seq)))
+
+
 @dataclass(frozen=True)
 class ValueHolder:
     """One bank hash with a given value (several cases can hold the same picture)."""

@@ -146,8 +146,8 @@ class Opinion:
 
     platform_id: int
     verdict: str
+    at: datetime  # UTC
     tags: tuple[str, ...] = field(default=())
-    at: datetime | None = None
 
 
 def opinions(session: Session, hash_ids: Iterable[int]) -> dict[int, list[Opinion]]:
@@ -158,7 +158,7 @@ def opinions(session: Session, hash_ids: Iterable[int]) -> dict[int, list[Opinio
     def keep(hash_id: int, opinion: Opinion) -> None:
         key = (hash_id, opinion.platform_id)
         known = newest.get(key)
-        if known is None or _utc(opinion.at) >= _utc(known.at):
+        if known is None or opinion.at >= known.at:
             newest[key] = opinion
 
     for start in range(0, len(wanted), 500):
@@ -168,16 +168,14 @@ def opinions(session: Session, hash_ids: Iterable[int]) -> dict[int, list[Opinio
             .where(ReviewDecision.hash_id.in_(chunk))
             .order_by(ReviewDecision.id)
         ):
-            keep(hash_id, Opinion(platform_id, _REVIEW_AS_FEEDBACK[decision], (), at))
+            keep(hash_id, Opinion(platform_id, _REVIEW_AS_FEEDBACK[decision], _utc(at)))
         for row in session.scalars(select(ExchangeFeedback).where(ExchangeFeedback.hash_id.in_(chunk))):
-            keep(row.hash_id, Opinion(row.platform_id, row.verdict, tuple(row.tags or ()), row.updated_at))
+            keep(row.hash_id, Opinion(row.platform_id, row.verdict, _utc(row.updated_at), tuple(row.tags or ())))
     by_hash: dict[int, list[Opinion]] = defaultdict(list)
     for (hash_id, _), opinion in sorted(newest.items()):
         by_hash[hash_id].append(opinion)
     return by_hash
 
 
-def _utc(moment: datetime | None) -> datetime:
-    if moment is None:
-        return datetime.min.replace(tzinfo=timezone.utc)
+def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
