@@ -77,8 +77,14 @@ def _fetch_all(api: StopNCIIAPI, page_size: int, start: int = StopNCIIAPI.DEFAUL
     return state, pages
 
 
-def test_the_real_client_fetches_everything_in_pages_and_sees_withdrawals(served):
+def test_the_real_client_against_a_running_server(served):
+    """One server per backend (starting one is most of the time): the client fetches, then gives feedback."""
     server, db = served
+    _fetches_everything_in_pages_and_sees_withdrawals(server, db)
+    _its_feedback_lands_and_its_submitted_hashes_match(server, db)
+
+
+def _fetches_everything_in_pages_and_sees_withdrawals(server: Server, db: _Sessions) -> None:
     api = _client(server, create_platform(db, "mirror", ("exchange.read",)))
     shared, only_a, b_pdq, b_md5 = random_pdq(), random_pdq(), random_pdq(), "9e107d9d372bb6826bd81d3542a419d6"
     case_a = _submit(server, image_item(shared, only_a))
@@ -122,8 +128,7 @@ def test_the_real_client_fetches_everything_in_pages_and_sees_withdrawals(served
     assert reads and {r.details["dialect"] for r in reads} == {"stopncii"}
 
 
-def test_the_real_clients_feedback_lands_and_its_submitted_hashes_match(served):
-    server, db = served
+def _its_feedback_lands_and_its_submitted_hashes_match(server: Server, db: _Sessions) -> None:
     alpha_key = create_platform(db, "alpha", ALL_SCOPES)
     alpha, beta = _client(server, alpha_key), _client(server, create_platform(db, "beta", ALL_SCOPES))
     doubtful, liked = random_pdq(), random_pdq()
@@ -202,16 +207,15 @@ def test_stopncii_routes_need_the_right_key_and_scope(client):
     assert count(client.app, BankHash) == 0
 
 
-@pytest.mark.parametrize(
-    "params, status, code",
-    [({"nextPageToken": "garbage"}, 400, "cursor_invalid"), ({"pageSize": 0}, 422, "request_invalid"),
-     ({"pageSize": 10001}, 422, "request_invalid"), ({"startTimestamp": -1}, 422, "request_invalid"),
-     ({"startTimestamp": "soon"}, 422, "request_invalid")],
-)
-def test_bad_fetch_parameters_are_4xx(client, params, status, code):
+def test_bad_fetch_parameters_are_4xx(client):
     key = create_platform(client.app, "reader", ("exchange.read",))
-    response = client.get(FETCH, params=params, headers=_keys(key))
-    assert response.status_code == status and response.json()["error"]["code"] == code
+    for params, status, code in (
+        ({"nextPageToken": "garbage"}, 400, "cursor_invalid"), ({"pageSize": 0}, 422, "request_invalid"),
+        ({"pageSize": 10001}, 422, "request_invalid"), ({"startTimestamp": -1}, 422, "request_invalid"),
+        ({"startTimestamp": "soon"}, 422, "request_invalid"),
+    ):
+        response = client.get(FETCH, params=params, headers=_keys(key))
+        assert response.status_code == status and response.json()["error"]["code"] == code, params
 
 
 def test_unusable_submissions_store_nothing(client):
