@@ -407,3 +407,78 @@ def test_unknown_signals_and_bad_hashes_are_skipped_not_fatal(client):
         lambda request: httpx.Response(200, json=pages[0])))
     summary = _sync(client.app.state.sessions, remote)
     assert (summary.records, summary.added, summary.skipped) == (3, 1, 2)
+
+
+# ---------------------------------------------------------------- the StopNCII dialect
+
+
+def test_stopncii_dialect_end_to_end_with_a_withdrawal(client, hotline, sync_cli):
+    kept, withdrawn = hotline.submit(), hotline.submit()
+    key = hotline.keys["mirror"]
+    base = f"{hotline.url}/stopncii/v1"
+
+    first = sync_cli("--from", base, "--dialect", "stopncii", "--page-size", "3", key=key)
+    assert first.exit_code == 0, first.output
+    local = client.app
+    assert _mirrored(local.state.sessions) == hotline.active()  # values: pdq and md5, the signals it names
+
+    hotline.withdraw(withdrawn)
+    second = sync_cli("--from", base, "--dialect", "stopncii", key=key)
+    assert second.exit_code == 0, second.output
+    assert "3 removed" in second.stdout
+    assert _mirrored(local.state.sessions) == hotline.active()
+
+    platform = {"Authorization": f"Bearer {create_platform(local, 'local-tube')}"}
+    catch_up(local)
+    results = match(client, platform, pdq_query(withdrawn["sent"][0]["hashes"][0]["hash"]),
+                    pdq_query(kept["sent"][0]["hashes"][0]["hash"])).json()["results"]
+    assert [bool(r["matches"]) for r in results] == [False, True]
+    with local.state.sessions() as session:
+        assert session.scalar(select(HashSource.dialect)) == "stopncii"
+        assert session.scalar(select(func.count()).select_from(RemoteHash).where(RemoteHash.remote_key.like("pdq:%")))
+
+
+def test_stopncii_client_pages_tokens_statuses_and_keys():
+    from service.sync.client_stopncii import StopNCIIRemote
+
+    a, b, c = random_pdq(), random_pdq(), random_pdq()
+    seen: list[httpx.Request] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        token = request.url.params.get("nextPageToken")
+        if token == "stale":
+            return httpx.Response(400, json={"error": {"message": "bad token"}})
+        if token is None:
+            return httpx.Response(200, json={"count": 3, "nextPageToken": "p2", "nextSetTimestamp": 100,
+                                             "hasMoreRecords": True, "hashRecords": [
+                {"lastModtimestamp": 90, "signalType": "ImagePDQ", "hashValue": a.upper(), "hashStatus": "Active",
+                 "caseNumbers": {}, "CSPFeedbacks": []},
+                {"lastModtimestamp": 91, "signalType": "VideoTMK", "hashValue": "00", "hashStatus": "Active",
+                 "caseNumbers": []},
+                {"lastModtimestamp": 92, "signalType": "ImagePDQ", "hashValue": b, "hashStatus": "Received",
+                 "caseNumbers": {}}]})
+        return httpx.Response(200, json={"count": 2, "nextPageToken": "p3", "nextSetTimestamp": 150,
+                                         "hasMoreRecords": False, "hashRecords": [
+            {"lastModtimestamp": 140, "signalType": "ImagePDQ", "hashValue": a, "hashStatus": "Withdrawn", "caseNumbers": {}},
+            {"lastModtimestamp": 141, "signalType": "ImagePDQ", "hashValue": c, "hashStatus": "Deleted", "caseNumbers": {}}]})
+
+    remote = StopNCIIRemote("http://stopncii.example/v1", "function-key,subscription-key",
+                            transport=httpx.MockTransport(serve), wait=lambda s: False)
+    first = remote.fetch(None)
+    assert [(r.key, r.matchable) for r in first.records] == [(f"pdq:{a}", True), (f"pdq:{b}", True)]
+    assert first.unsupported == 1 and first.has_more
+    second = remote.fetch(first.checkpoint)
+    assert [(r.key, r.matchable, r.reason) for r in second.records] == [(f"pdq:{a}", False, "withdrawn"),
+                                                                        (f"pdq:{c}", False, "retired")]
+    assert not second.has_more
+    assert seen[0].url.path == "/v1/FetchHashes" and seen[0].url.params["startTimestamp"] == "10"
+    assert seen[1].url.params["nextPageToken"] == "p2" and seen[1].url.params["startTimestamp"] == "10"
+    assert seen[0].headers["x-functions-key"] == "function-key"
+    assert seen[0].headers["ocp-apim-subscription-key"] == "subscription-key"
+    # The next pass starts from the remote's nextSetTimestamp, without a token.
+    remote.fetch(second.checkpoint)
+    assert seen[2].url.params["startTimestamp"] == "150" and "nextPageToken" not in seen[2].url.params
+    # A stale page token restarts the pass from its timestamp.
+    remote.fetch('{"start": 100, "token": "stale"}')
+    assert seen[-1].url.params["startTimestamp"] == "100" and "nextPageToken" not in seen[-1].url.params
