@@ -285,10 +285,10 @@ def parse_submissions(records: Sequence[dict]) -> list[ValueVerdict]:
 
 def _platform_item(session: Session, platform_id: int, kind: str) -> CaseItem:
     """The platform's own case (created on first use) and its item for pictures or for files."""
-    query = select(PlatformCase).where(PlatformCase.platform_id == platform_id)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    owner = session.scalar(query)
+        # Two first submissions at once must not both create the case: they queue on the platform's row.
+        session.execute(select(Platform.id).where(Platform.id == platform_id).with_for_update())
+    owner = session.scalar(select(PlatformCase).where(PlatformCase.platform_id == platform_id))
     if owner is None:
         case = Case(number=f"platform:new:{secrets.token_hex(8)}", pin_hash=NO_PIN, status="active")
         session.add(case)
@@ -343,13 +343,15 @@ def submit_hashes(
         new_hashes.append(bank_hash)
         targets.append((v, [(bank_hash.id, v.signal, v.code)]))
         result.added += 1
+    # Verdicts first: they lock their hashes' rows before any change-log lock is taken (a
+    # suspension appends to the log), the order every other writer follows.
+    verdicts = [feedback.Verdict(hid, s, c, v.verdict, v.tags) for v, members in targets for hid, s, c in members]
+    if verdicts:
+        feedback.give(session, settings, platform_id=platform_id, key_id=key_id, verdicts=verdicts, dialect="stopncii")
     changes.append(session, ((h.id, h.signal, "add") for h in new_hashes), reason="submitted")
     audit.record(
         session, "platform", str(platform_id), "exchange.hashes_submitted", subject_type="platform_case",
         subject_id=platform_id, key_id=key_id, received=len(values), added=[h.id for h in new_hashes],
         existing=result.existing, suspended=len(result.suspended),
     )
-    verdicts = [feedback.Verdict(hid, s, c, v.verdict, v.tags) for v, members in targets for hid, s, c in members]
-    if verdicts:
-        feedback.give(session, settings, platform_id=platform_id, key_id=key_id, verdicts=verdicts, dialect="stopncii")
     return result
