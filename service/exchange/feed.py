@@ -178,9 +178,10 @@ def position_at(session: Session, moment: datetime) -> int:
     return latest_seq(session) if first is None else first - 1
 
 
-def change_time(session: Session, seq: int) -> datetime:
-    """When the change at position ``seq`` was made."""
-    return _utc(session.scalar(select(ChangeLog.at).where(ChangeLog.seq == seq)))
+def change_time(session: Session, seq: int) -> datetime | None:
+    """When the change at position ``seq`` was made (None if no change has that position)."""
+    at = session.scalar(select(ChangeLog.at).where(ChangeLog.seq == seq))
+    return None if at is None else _utc(at)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ _FEEDBACK_NAMES = {v: k for k, v in FEEDBACK_VALUES.items()}
 _HASH_STATUS = {"active": "Active", "withdrawn": "Withdrawn"}  # anything else (suspended, retired): Deleted
 
 DEFAULT_PAGE_SIZE = 800  # the client's own default
+LATEST_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
 RESUME_MARGIN_SECONDS = 5
 #: Not an argon2 hash: no PIN opens a platform's case.
 NO_PIN = "!no-pin:platform-case"
@@ -135,12 +136,8 @@ def fetch(
                 "CSPFeedbacks": _csp_feedbacks(members, views, platform_id, own_name),
             }
         )
-    if page.records:
-        resume = max(0, _seconds(page.records[-1].at) - RESUME_MARGIN_SECONDS)
-    elif page.last:
-        resume = max(0, _seconds(feed.change_time(session, page.last)) - RESUME_MARGIN_SECONDS)
-    else:
-        resume = start_timestamp
+    last_at = page.records[-1].at if page.records else feed.change_time(session, page.last)
+    resume = start_timestamp if last_at is None else max(0, _seconds(last_at) - RESUME_MARGIN_SECONDS)
     body = {
         "count": len(records),
         "nextPageToken": feed.encode_cursor(page.last),

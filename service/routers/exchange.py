@@ -40,7 +40,7 @@ class FeedRecordOut(BaseModel):
     hash_id: int
     signal: str
     hash: str = Field(description="Lowercase hex.")
-    op: Literal["add", "remove"] = Field(description="add: the hash is matchable from now; remove: it is not.")
+    op: str = Field(description="add: the hash is matchable from now; remove: it is not.", examples=["add", "remove"])
     reason: str = Field(description="Why: submitted, withdrawn, suspended, reinstated, retired, ...")
     status: str = Field(description="The hash's status now (it may have changed since this record's change).")
     quality: int | None
@@ -114,7 +114,7 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 
 
 class FeedbackItemIn(Strict):
-    hash_id: int = Field(ge=1, strict=True)
+    hash_id: int = Field(ge=1, le=2**63 - 1, strict=True)
     signal: str = Field(max_length=32, description="The bank hash's signal, as the feed gave it (a safety check).")
     hash: str = Field(max_length=256, description="The bank hash's value in hex, as the feed gave it (a safety check).")
     verdict: Literal["pending_review", "blocked", "not_blocked"] = Field(

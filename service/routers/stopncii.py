@@ -89,7 +89,7 @@ def fetch_hashes(
     request: Request,
     session: ReadSession,
     caller: Caller = Depends(stopncii_platform("exchange.read")),
-    startTimestamp: int = Query(10, ge=0, le=2**40, description="Unix seconds: changes made then or later."),
+    startTimestamp: int = Query(10, ge=0, le=stopncii.LATEST_TIMESTAMP, description="Unix seconds: changes made then or later."),
     pageSize: int = Query(stopncii.DEFAULT_PAGE_SIZE, ge=1, le=feed.MAX_LIMIT, description="Changes read per page."),
     nextPageToken: str | None = Query(None, max_length=64, description="From the previous page; wins over startTimestamp."),
 ) -> dict:

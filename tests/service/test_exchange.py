@@ -311,7 +311,8 @@ def test_refused_feedback_stores_nothing(client, reader):
 def test_bad_feedback_is_a_422(client, reader):
     alpha = _giver(client, "alpha")
     for change in ({"verdict": "maybe"}, {"tags": ["x"] * 17}, {"tags": ["x" * 65]}, {"tags": [""]},
-                   {"hash_id": "1"}, {"hash_id": True}, {"hash_id": 0}, {"extra": 1}):
+                   {"hash_id": "1"}, {"hash_id": True}, {"hash_id": 0}, {"hash_id": 2**63}, {"hash_id": 10**30},
+                   {"extra": 1}):
         item = {"hash_id": 1, "signal": "pdq", "hash": random_pdq(), "verdict": "blocked"} | change
         response = client.post(FEEDBACK, json={"feedback": [item]}, headers=alpha)
         assert response.status_code == 422 and response.json()["error"]["code"] == "request_invalid", change

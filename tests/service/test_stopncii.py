@@ -3,9 +3,12 @@ running ``ncii serve`` (both backends), plus its refusals through the test clien
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta, timezone
+
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from threatexchange.exchanges.clients.stopncii.api import (
     StopNCIIAPI,
     StopNCIICaseStatus,
@@ -16,7 +19,8 @@ from threatexchange.exchanges.clients.stopncii.api import (
 )
 
 from service.db.engine import make_engine, make_sessionmaker
-from service.db.models import AuditEntry, BankHash, ExchangeFeedback, PlatformCase
+from service.db.models import AuditEntry, BankHash, ChangeLog, ExchangeFeedback, PlatformCase
+from service.exchange import stopncii
 
 from .helpers import count, create_platform, eventually, file_item, image_item, random_pdq, submit
 from .server import Server, server_env
@@ -212,10 +216,35 @@ def test_bad_fetch_parameters_are_4xx(client):
     for params, status, code in (
         ({"nextPageToken": "garbage"}, 400, "cursor_invalid"), ({"pageSize": 0}, 422, "request_invalid"),
         ({"pageSize": 10001}, 422, "request_invalid"), ({"startTimestamp": -1}, 422, "request_invalid"),
-        ({"startTimestamp": "soon"}, 422, "request_invalid"),
+        ({"startTimestamp": "soon"}, 422, "request_invalid"), ({"startTimestamp": 2**40}, 422, "request_invalid"),
     ):
         response = client.get(FETCH, params=params, headers=_keys(key))
         assert response.status_code == status and response.json()["error"]["code"] == code, params
+
+
+def test_start_timestamp_starts_at_the_first_change_made_then(client):
+    """What a client resuming from its stored checkpoint gets: every change since, nothing much older."""
+    key = create_platform(client.app, "reader", ("exchange.read",))
+    old_code, new_code = random_pdq(), random_pdq()
+    submit(client, image_item(old_code))
+    with client.app.state.sessions() as session, session.begin():
+        session.execute(update(ChangeLog).values(at=datetime.now(timezone.utc) - timedelta(hours=2)))
+    submit(client, image_item(new_code))
+
+    def fetch(**params) -> dict:
+        response = client.get(FETCH, params=params, headers=_keys(key))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    since = int(time.time()) - 3600
+    recent = fetch(startTimestamp=since)
+    assert [r["hashValue"] for r in recent["hashRecords"]] == [new_code]
+    assert since - 10 < recent["nextSetTimestamp"] <= recent["hashRecords"][0]["lastModtimestamp"]
+    assert [r["hashValue"] for r in fetch()["hashRecords"]] == [old_code, new_code]  # default start: everything
+    assert [r["hashValue"] for r in fetch(startTimestamp=recent["nextSetTimestamp"])["hashRecords"]] == [new_code]
+    future = fetch(startTimestamp=stopncii.LATEST_TIMESTAMP)
+    assert future["hashRecords"] == [] and not future["hasMoreRecords"]
+    assert future["nextSetTimestamp"] <= recent["hashRecords"][0]["lastModtimestamp"]
 
 
 def test_unusable_submissions_store_nothing(client):
