@@ -27,7 +27,6 @@ What the translation decides (docs/exchange.md says it for platform engineers):
 from __future__ import annotations
 
 import math
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
