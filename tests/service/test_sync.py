@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import select as io_select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,19 +266,37 @@ def test_stop_between_pages_then_resume(tmp_path, client, hotline):
     assert _state(sessions) == reference
 
 
+class _Lines:
+    """A child's stdout, line by line, never waiting longer than ``within`` seconds for one."""
+
+    def __init__(self, stream, within: float = 60) -> None:
+        self.fd, self.within, self.buffer = stream.fileno(), within, b""
+
+    def next(self) -> str:
+        deadline = time.monotonic() + self.within
+        while b"\n" not in self.buffer:
+            ready, _, _ = io_select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self.fd, 4096) if ready else b""
+            assert chunk, "no line from the child in time (or it exited)"
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+
 def test_continuous_sync_runs_until_ctrl_c(tmp_path, hotline):
     settings = make_settings(tmp_path / "local")
     env = server_env(settings.data_dir, None, sync_key=hotline.keys["mirror"])
     process = subprocess.Popen(
         [sys.executable, "-c", "from service.cli import main; main()", "sync", "--from", hotline.url, "--every", "1s"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
-        runs = [process.stdout.readline(), None]
+        lines = _Lines(process.stdout)
+        runs = [lines.next()]
         code = hotline.submit()["sent"][0]["hashes"][0]["hash"]
-        runs[1] = process.stdout.readline()  # the next run, a period later, brings the new case
-        while "0 records" in runs[1]:
-            runs[1] = process.stdout.readline()
+        runs.append(lines.next())  # a period later, the next run
+        while "0 records" in runs[-1]:  # that run may have started before the case was submitted
+            runs.append(lines.next())
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
     finally:
@@ -294,13 +314,18 @@ def test_continuous_sync_runs_until_ctrl_c(tmp_path, hotline):
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_refused_key_is_a_clear_error(hotline, sync_cli):
+def test_a_refused_key_is_a_clear_error(tmp_path, hotline, sync_cli):
     wrong = "ncii_AAAAAAAAAAAA_" + "x" * 43
     for key, status in ((wrong, "401"), (hotline.keys["checks-only"], "403")):
         result = sync_cli("--from", hotline.url, key=key)
         assert result.exit_code == 1
         assert f"refused the key ({status}" in result.stderr
         assert "Traceback" not in result.output and key not in result.output
+    key_file = tmp_path / "hotline.key"
+    key_file.write_text(wrong + "\n")
+    from_file = sync_cli("--from", hotline.url, "--key-file", str(key_file))
+    assert from_file.exit_code == 1 and "refused the key (401" in from_file.stderr
+    assert sync_cli("--from", hotline.url, "--key-file", str(tmp_path / "missing.key")).exit_code == 2
     assert sync_cli("--from", hotline.url).exit_code == 2  # no key at all
     assert sync_cli("--from", "http://u:p@example.org", key=wrong).exit_code == 2  # credentials in the URL
     assert sync_cli("--from", "ftp://example.org", key=wrong).exit_code == 2
