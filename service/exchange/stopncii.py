@@ -109,10 +109,10 @@ def fetch(
         after = feed.position_at(session, datetime.fromtimestamp(start_timestamp, timezone.utc))
     page = feed.read_page(session, after, page_size)
 
-    last_change: dict[tuple[str, bytes], datetime] = {}
+    last_change: dict[tuple[str, bytes], feed.FeedRecord] = {}
     for r in page.records:
         if r.signal in SIGNAL_TYPES:
-            last_change[(r.signal, r.code)] = r.at  # in seq order: the last one stays
+            last_change[(r.signal, r.code)] = r  # in seq order: the value's last change stays
     holders = feed.holders(session, last_change)
     by_value: dict[tuple[str, bytes], list[feed.ValueHolder]] = {}
     for h in holders:
@@ -121,13 +121,13 @@ def fetch(
     own_name = session.scalar(select(Platform.name).where(Platform.id == platform_id)) or ""
 
     records = []
-    for value, changed_at in sorted(last_change.items(), key=lambda kv: kv[1]):
+    for value, change in sorted(last_change.items(), key=lambda kv: kv[1].seq):
         signal, code = value
         members = by_value.get(value, [])
         statuses = {f"hash-{h.hash_id}": _status_name(h.status, h.case_status) for h in members}
         records.append(
             {
-                "lastModtimestamp": _seconds(changed_at),
+                "lastModtimestamp": _seconds(change.at),
                 "signalType": SIGNAL_TYPES[signal],
                 "hashValue": code.hex(),
                 "hashStatus": _aggregate(list(statuses.values())),
