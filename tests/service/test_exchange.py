@@ -9,9 +9,13 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from service.db.models import AuditEntry, BankHash, ChangeLog, ExchangeFeedback
+from service.bank import review as bank_review
+from service.db.models import AuditEntry, BankHash, ChangeLog, ExchangeFeedback, MatchEvent, Platform
+from service.exchange import feedback
 
-from .helpers import count, create_platform, file_item, image_item, pin_headers, random_pdq, submit
+from .helpers import (
+    catch_up, count, create_platform, file_item, image_item, match, pdq_query, pin_headers, random_pdq, submit
+)
 
 FEED = "/v1/exchange/hashes"
 FEEDBACK = "/v1/exchange/feedback"
@@ -267,8 +271,6 @@ def test_not_blocked_from_two_platforms_suspends_the_hash(client, reader):
 
 
 def test_a_review_decision_and_feedback_count_as_distinct_platforms(client, reader):
-    from .helpers import catch_up, match, pdq_query
-
     reviewer = {"Authorization": f"Bearer {create_platform(client.app, 'reviewer', ('match', 'review', 'exchange.feedback'))}"}
     other = _giver(client, "other")
     record = _bank_hash(client, reader)
@@ -320,3 +322,35 @@ def test_bad_feedback_is_a_422(client, reader):
     too_many = [{"hash_id": 1, "signal": "pdq", "hash": random_pdq(), "verdict": "blocked"}] * 1001
     assert client.post(FEEDBACK, json={"feedback": too_many}, headers=alpha).status_code == 422
     assert count(client.app, AuditEntry, AuditEntry.action == "exchange.feedback") == 0
+
+
+def test_a_review_decision_and_feedback_at_the_same_moment_still_suspend(client, reader):
+    """Feedback waits for a concurrent review decision's lock on the hash, then counts it."""
+    reviewer_key = create_platform(client.app, "reviewer", ("match", "review"))
+    create_platform(client.app, "giver", ("exchange.feedback",))  # a second platform, so the rule can fire
+    record = _bank_hash(client, reader)
+    catch_up(client.app)
+    assert match(client, {"Authorization": f"Bearer {reviewer_key}"}, pdq_query(record["hash"])).json()["results"][0]["matches"]
+    with client.app.state.sessions() as session:
+        event_id, reviewer_id = session.execute(select(MatchEvent.id, MatchEvent.platform_id)).one()
+        giver_id = session.scalar(select(Platform.id).where(Platform.name == "giver"))
+    app, settings, outcome = client.app, client.app.state.settings, {}
+    verdict = feedback.Verdict(record["hash_id"], "pdq", bytes.fromhex(record["hash"]), "not_blocked")
+
+    def second() -> None:
+        with app.state.sessions() as session, session.begin():
+            (result,) = feedback.give(session, settings, platform_id=giver_id, key_id="k", verdicts=[verdict],
+                                      dialect="native")
+            outcome["suspended_now"] = result.suspended_now
+
+    with app.state.sessions() as session, session.begin():
+        bank_review.decide(session, settings, platform_id=reviewer_id, decided_by="platform:r",
+                           match_event_id=event_id, decision="not_ncii", reason="a landscape")
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()  # waiting for the decision's transaction
+    thread.join(30)
+    assert outcome == {"suspended_now": True}
+    with client.app.state.sessions() as session:
+        assert session.get(BankHash, record["hash_id"]).status == "suspended"
