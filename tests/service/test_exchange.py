@@ -354,3 +354,18 @@ def test_a_review_decision_and_feedback_at_the_same_moment_still_suspend(client,
     assert outcome == {"suspended_now": True}
     with client.app.state.sessions() as session:
         assert session.get(BankHash, record["hash_id"]).status == "suspended"
+
+
+def test_ncii_platform_create_issues_exchange_scopes(client, settings, database_url):
+    from typer.testing import CliRunner
+
+    from service.cli import app as cli
+
+    env = {"NCII_DATA_DIR": str(settings.data_dir), "DATABASE_URL": database_url, "NCII_DATABASE_URL": None}
+    created = CliRunner().invoke(cli, ["platform", "create", "Mirror", "--scopes", "exchange.read exchange.feedback"],
+                                 env=env)
+    assert created.exit_code == 0, created.output
+    headers = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
+    record = _bank_hash(client, headers)
+    assert _say(client, headers, record, "blocked").status_code == 200
+    assert client.post("/v1/match", json={"queries": []}, headers=headers).status_code == 403
