@@ -17,6 +17,8 @@ from threatexchange.exchanges.clients.stopncii.api import (
     StopNCIIEndpoint,
     StopNCIISignalType,
 )
+from threatexchange.exchanges.collab_config import CollaborationConfigBase
+from threatexchange.exchanges.impl.stop_ncii_api import StopNCIISignalExchangeAPI
 
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.models import AuditEntry, BankHash, ChangeLog, ExchangeFeedback, PlatformCase
@@ -118,6 +120,12 @@ def _fetches_everything_in_pages_and_sees_withdrawals(server: Server, db: _Sessi
     assert {(r.signalType, r.hashValue): r.hashStatus for r in whole[0].hashRecords} == {
         k: r.hashStatus for k, r in state.items()
     }
+
+    # threatexchange's exchange layer (what HMA's importer runs) takes every value and our checkpoint.
+    exchange = StopNCIISignalExchangeAPI(CollaborationConfigBase(name="bank", api="stopncii", enabled=True), api)
+    deltas = list(exchange.fetch_iter([], None))
+    assert {value for delta in deltas for _, value in delta.updates} == {shared, only_a, b_pdq, b_md5}
+    assert deltas[-1].checkpoint.update_time == whole[-1].nextSetTimestamp
 
     # Resuming from the stored checkpoint (what HMA keeps) sees a later withdrawal.
     checkpoint = pages[-1].nextSetTimestamp
