@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from matcher.errors import MatcherError
@@ -116,17 +116,12 @@ def import_entries(
     """
     source = sources.get_or_create(session, "import", source_name)
     item = sources.item_for(session, source, signal)
-    present = sources.hash_ids_by_code(session, item, signal, [e.code for e in entries])
+    present = sources.ids_by_code(session, item, signal, [e.code for e in entries])
     new = [e for e in entries if e.code not in present]
-    ids: list[int] = []
-    for start in range(0, len(new), 1000):
-        chunk = new[start : start + 1000]
-        rows = [
-            {"case_id": source.case_id, "item_id": item.id, "signal": signal, "code": e.code, "quality": e.quality,
-             "variant": "full", "status": "active"}
-            for e in chunk
-        ]
-        ids.extend(session.scalars(insert(BankHash).returning(BankHash.id, sort_by_parameter_order=True), rows))
+    created = sources.add_hashes(session, source, item, signal, [
+        {"code": e.code, "quality": e.quality, "variant": "full", "status": "active"} for e in new
+    ])
+    ids = sorted(created.values())
     changes.append(session, ((i, signal, "add") for i in ids), reason="imported")
     audit.record(
         session, "admin", actor_id, "bank.imported", subject_type="hash_source", subject_id=source.id,

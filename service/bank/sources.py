@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from matcher.signals import get_signal
@@ -59,13 +59,29 @@ def item_for(session: Session, source: HashSource, signal: str) -> CaseItem:
     return item
 
 
-def hash_ids_by_code(session: Session, item: CaseItem, signal: str, codes: list[bytes]) -> dict[bytes, BankHash]:
-    """The item's bank hashes among ``codes`` (looked up in chunks the database accepts)."""
-    found: dict[bytes, BankHash] = {}
+def ids_by_code(session: Session, item: CaseItem, signal: str, codes: list[bytes]) -> dict[bytes, int]:
+    """The ids of the item's bank hashes among ``codes`` (looked up in chunks the database accepts)."""
+    found: dict[bytes, int] = {}
     for start in range(0, len(codes), 500):
-        chunk = codes[start : start + 500]
-        rows = session.scalars(
-            select(BankHash).where(BankHash.item_id == item.id, BankHash.signal == signal, BankHash.code.in_(chunk))
+        rows = session.execute(
+            select(BankHash.code, BankHash.id).where(
+                BankHash.item_id == item.id, BankHash.signal == signal, BankHash.code.in_(codes[start : start + 500])
+            )
         )
-        found.update((bytes(h.code), h) for h in rows)
+        found.update((bytes(code), hash_id) for code, hash_id in rows)
     return found
+
+
+def add_hashes(session: Session, source: HashSource, item: CaseItem, signal: str, rows: list[dict]) -> dict[bytes, int]:
+    """Insert bank hashes (``code``, ``quality``, ``variant``, ``status``) into the item; their ids by code.
+
+    A plain multi-row insert and one read back: SQLite cannot return ids of an executemany in
+    order, and a row-at-a-time insert costs a round trip a hash.
+    """
+    if not rows:
+        return {}
+    session.execute(
+        insert(BankHash),
+        [{"case_id": source.case_id, "item_id": item.id, "signal": signal, **row} for row in rows],
+    )
+    return ids_by_code(session, item, signal, [row["code"] for row in rows])

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from matcher.errors import MatcherError
@@ -95,24 +95,30 @@ def apply_records(session: Session, source: HashSource, records: Sequence[Remote
         latest[record.key] = (record, code)
     mapped = _mappings(session, source.id, list(latest))
     touched: dict[int, str] = {}  # local bank hash id -> the reason of its last change
-    local_by_code: dict[tuple[str, bytes], BankHash] = {}
     now = datetime.now(timezone.utc)
+    new: list[tuple[str, RemoteRecord, bytes]] = []
     for key, (record, code) in latest.items():
         mapping = mapped.get(key)
         if mapping is None:
-            if not record.matchable:
+            if record.matchable:
+                new.append((key, record, code))
+            else:
                 outcome.unchanged += 1  # the remote removed a hash this side never had
-                continue
-            local = _local_hash(session, source, record, code, local_by_code)
-            session.add(RemoteHash(source_id=source.id, remote_key=key, hash_id=local.id, active=True,
-                                   reason=record.reason, updated_at=now))
-            touched[local.id] = record.reason
             continue
         if mapping.active == record.matchable:
             outcome.unchanged += 1
             continue
         mapping.active, mapping.reason, mapping.updated_at = record.matchable, record.reason, now
         touched[mapping.hash_id] = record.reason
+    local = _local_hashes(session, source, [(record, code) for _, record, code in new])
+    if new:
+        session.execute(insert(RemoteHash), [
+            {"source_id": source.id, "remote_key": key, "hash_id": local[(record.signal, code)], "active": True,
+             "reason": record.reason, "updated_at": now}
+            for key, record, code in new
+        ])
+    for _, record, code in new:
+        touched[local[(record.signal, code)]] = record.reason
     session.flush()
     _settle(session, source.id, touched, outcome)
     return outcome
@@ -128,20 +134,23 @@ def _mappings(session: Session, source_id: int, keys: list[str]) -> dict[str, Re
     return found
 
 
-def _local_hash(session: Session, source: HashSource, record: RemoteRecord, code: bytes,
-                cache: dict[tuple[str, bytes], BankHash]) -> BankHash:
-    """The source's bank hash with this value, created (not yet matchable) if there is none."""
-    local = cache.get((record.signal, code))
-    if local is None:
-        item = sources.item_for(session, source, record.signal)
-        local = sources.hash_ids_by_code(session, item, record.signal, [code]).get(code)
-        if local is None:
-            local = BankHash(case_id=source.case_id, item_id=item.id, signal=record.signal, code=code,
-                             quality=record.quality, variant=record.variant, status="pending")
-            session.add(local)
-            session.flush()
-        cache[(record.signal, code)] = local
-    return local
+def _local_hashes(session: Session, source: HashSource, wanted: list[tuple[RemoteRecord, bytes]]) -> dict[tuple[str, bytes], int]:
+    """The ids of the source's bank hashes with these values; the missing ones are created, not yet
+    matchable (``_settle`` decides), in one multi-row insert per signal."""
+    ids: dict[tuple[str, bytes], int] = {}
+    by_signal: dict[str, dict[bytes, RemoteRecord]] = {}
+    for record, code in wanted:
+        by_signal.setdefault(record.signal, {}).setdefault(code, record)
+    for signal, values in by_signal.items():
+        item = sources.item_for(session, source, signal)
+        found = sources.ids_by_code(session, item, signal, list(values))
+        ids.update(((signal, code), hash_id) for code, hash_id in found.items())
+        created = sources.add_hashes(session, source, item, signal, [
+            {"code": code, "quality": record.quality, "variant": record.variant, "status": "pending"}
+            for code, record in values.items() if code not in found
+        ])
+        ids.update(((signal, code), hash_id) for code, hash_id in created.items())
+    return ids
 
 
 def _settle(session: Session, source_id: int, touched: dict[int, str], outcome: PageOutcome) -> None:
@@ -150,30 +159,37 @@ def _settle(session: Session, source_id: int, touched: dict[int, str], outcome: 
         return
     ids = list(touched)
     live: set[int] = set()
-    hashes: list[BankHash] = []
+    hashes: list = []
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         live.update(session.scalars(
             select(RemoteHash.hash_id).where(RemoteHash.source_id == source_id, RemoteHash.hash_id.in_(chunk),
                                              RemoteHash.active.is_(True)).distinct()
         ))
-        hashes.extend(session.scalars(select(BankHash).where(BankHash.id.in_(chunk)).order_by(BankHash.id)))
+        hashes.extend(session.execute(
+            select(BankHash.id, BankHash.signal, BankHash.status).where(BankHash.id.in_(chunk)).order_by(BankHash.id)
+        ))
+    new_status: dict[str, list[int]] = {}
     adds: dict[str, list[tuple[int, str, str]]] = {}
     removes: dict[str, list[tuple[int, str, str]]] = {}
-    for bank_hash in hashes:
-        reason = touched[bank_hash.id]
+    for hash_id, signal, status in hashes:
+        reason = touched[hash_id]
         logged = reason if reason in KNOWN_REASONS else "synced"
-        if bank_hash.id in live and bank_hash.status != "active":
-            bank_hash.status = "active"
-            adds.setdefault(logged, []).append((bank_hash.id, bank_hash.signal, "add"))
+        if hash_id in live and status != "active":
+            new_status.setdefault("active", []).append(hash_id)
+            adds.setdefault(logged, []).append((hash_id, signal, "add"))
             outcome.added += 1
-        elif bank_hash.id not in live and bank_hash.status in ("active", "pending"):
-            was_active = bank_hash.status == "active"
-            bank_hash.status = STATUS_AFTER_REMOVE.get(reason, "withdrawn")
-            if was_active:
-                removes.setdefault(logged, []).append((bank_hash.id, bank_hash.signal, "remove"))
+        elif hash_id not in live and status in ("active", "pending"):
+            new_status.setdefault(STATUS_AFTER_REMOVE.get(reason, "withdrawn"), []).append(hash_id)
+            if status == "active":
+                removes.setdefault(logged, []).append((hash_id, signal, "remove"))
                 outcome.removed += 1
-    session.flush()
+    for status, hash_ids in new_status.items():
+        for start in range(0, len(hash_ids), 500):
+            session.execute(
+                update(BankHash).where(BankHash.id.in_(hash_ids[start : start + 500])).values(status=status),
+                execution_options={"synchronize_session": False},
+            )
     for reason, rows in removes.items():
         changes.append(session, rows, reason=reason)
     for reason, rows in adds.items():
