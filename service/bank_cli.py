@@ -8,10 +8,11 @@ hashes within its consistency window, through the change log.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 from rich.console import Console
@@ -62,37 +63,46 @@ def bank_import(
     if not source.strip() or len(source) > 300:
         _fail("--source must be a name of 1 to 300 characters", 2)
     try:
-        if file == "-":
-            parsed = imports.parse_hash_list(sys.stdin, signal)
-        else:
-            with open(file, encoding="utf-8-sig", errors="replace", newline=None) as handle:
-                parsed = imports.parse_hash_list(handle, signal)
+        handle = _open_list(file)
     except OSError as error:
         _fail(f"cannot read {file}: {error.strerror or error}", 2)
-    for problem in parsed.errors[:ERRORS_SHOWN]:
-        err.print(f"[yellow]line {problem.line}: {problem.message}[/]", highlight=False)
-    if parsed.error_count > ERRORS_SHOWN:
-        err.print(f"[yellow]... and {parsed.error_count - ERRORS_SHOWN} more bad lines[/]")
-    if parsed.error_count and not skip_invalid:
-        _fail(f"{parsed.error_count} bad line(s): nothing imported (fix them, or --skip-invalid to import the rest)")
-    if not parsed.entries:
-        _fail(f"no {signal} hashes in {file}: nothing imported")
-    settings = Settings()
-    engine = make_engine(settings)
-    try:
-        upgrade(engine)
-        with transaction(make_sessionmaker(engine)) as session:
-            outcome = imports.import_entries(
-                session, parsed.entries, source_name=source.strip(), signal=signal, actor_id=_admin(),
-                file_digest=parsed.digest, skipped_lines=parsed.error_count,
-            )
-    finally:
-        engine.dispose()
+    with handle:
+        check = imports.check_hash_list(handle, signal)  # first pass: nothing is imported from a bad list
+        for problem in check.errors[:ERRORS_SHOWN]:
+            err.print(f"[yellow]line {problem.line}: {problem.message}[/]", highlight=False)
+        if check.error_count > ERRORS_SHOWN:
+            err.print(f"[yellow]... and {check.error_count - ERRORS_SHOWN} more bad lines[/]")
+        if check.error_count and not skip_invalid:
+            _fail(f"{check.error_count} bad line(s): nothing imported (fix them, or --skip-invalid to import the rest)")
+        if not check.hashes:
+            _fail(f"no {signal} hashes in {file}: nothing imported")
+        handle.seek(0)
+        entries = (e for e in imports.iter_hash_list(handle, signal) if isinstance(e, imports.ListEntry))
+        settings = Settings()
+        engine = make_engine(settings)
+        try:
+            upgrade(engine)
+            with transaction(make_sessionmaker(engine)) as session:
+                outcome = imports.import_entries(
+                    session, entries, source_name=source.strip(), signal=signal, actor_id=_admin(),
+                    file_digest=check.digest, skipped_lines=check.error_count,
+                )
+        finally:
+            engine.dispose()
     print(
-        f"{outcome.added} added, {outcome.already_present} already in source {source.strip()!r}"
-        + (f", {parsed.repeated} repeated lines" if parsed.repeated else "")
-        + (f", {parsed.error_count} bad lines skipped" if parsed.error_count else "")
+        f"{outcome.added} added, {outcome.already_present} already in source {source.strip()!r} or repeated"
+        + (f", {check.error_count} bad lines skipped" if check.error_count else "")
     )
+
+
+def _open_list(file: str) -> IO[str]:
+    """The list, readable twice (checked, then imported): stdin is copied to a temporary file first."""
+    if file != "-":
+        return open(file, encoding="utf-8-sig", errors="replace", newline=None)
+    spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+    shutil.copyfileobj(sys.stdin, spool)
+    spool.seek(0)
+    return spool
 
 
 @bank_app.command("export")
@@ -132,10 +142,13 @@ def _write_export(readers, output: str, signal: str, statuses: list[str], with_q
     count = 0
     with readers() as session, session.begin():
         if output == "-":
-            for line in lines(session):
-                sys.stdout.write(line)
-                count += 1
-            sys.stdout.flush()
+            try:
+                for line in lines(session):
+                    sys.stdout.write(line)
+                    count += 1
+                sys.stdout.flush()
+            except BrokenPipeError:  # ``| head``: the reader has what it wanted
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return count
         target = Path(output)
         try:

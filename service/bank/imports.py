@@ -42,39 +42,70 @@ class LineError:
     message: str
 
 
+def iter_hash_list(lines: Iterable[str], signal: str = "pdq") -> Iterator[ListEntry | LineError]:
+    """Each hash line of a list as an entry, or an error with its line number (1-based); streams."""
+    kind = get_signal(signal)
+    started = False
+    for number, raw in enumerate(lines, start=1):
+        text = raw.split("#", 1)[0].strip()
+        if not text or (not started and HEADER.match(text)):  # blank, comment, a header before any hash
+            continue
+        started = True
+        try:
+            yield _parse_line(kind, number, text)
+        except ValueError as error:
+            yield LineError(number, str(error))
+
+
+@dataclass
+class ListCheck:
+    """A whole list read once, nothing kept but what the admin is told: the import reads it again."""
+
+    hashes: int = 0  # good lines
+    errors: list[LineError] = field(default_factory=list)  # the first MAX_ERRORS_KEPT
+    error_count: int = 0
+    digest: str = ""  # SHA-256 of the text, for the audit row
+
+
+def check_hash_list(lines: Iterable[str], signal: str = "pdq") -> ListCheck:
+    check = ListCheck()
+    digest = hashlib.sha256()
+
+    def hashed(source: Iterable[str]) -> Iterator[str]:
+        for line in source:
+            digest.update(line.encode("utf-8", "replace"))
+            yield line
+
+    for found in iter_hash_list(hashed(lines), signal):
+        if isinstance(found, LineError):
+            check.error_count += 1
+            if len(check.errors) < MAX_ERRORS_KEPT:
+                check.errors.append(found)
+        else:
+            check.hashes += 1
+    check.digest = digest.hexdigest()
+    return check
+
+
 @dataclass
 class ParsedList:
     entries: list[ListEntry] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
-    error_count: int = 0  # all of them; ``errors`` keeps the first MAX_ERRORS_KEPT
     repeated: int = 0  # lines whose hash an earlier line had
-    digest: str = ""  # SHA-256 of the text read, for the audit row
 
 
 def parse_hash_list(lines: Iterable[str], signal: str = "pdq") -> ParsedList:
-    """Read a hash list; every unusable line is an error with its line number (1-based)."""
-    kind = get_signal(signal)
+    """A small list in memory, repeats dropped (imports stream with ``iter_hash_list`` instead)."""
     parsed = ParsedList()
     seen: set[bytes] = set()
-    digest = hashlib.sha256()
-    for number, raw in enumerate(lines, start=1):
-        digest.update(raw.encode("utf-8", "replace"))
-        text = raw.split("#", 1)[0].strip()
-        if not text or (HEADER.match(text) and not parsed.entries and not parsed.error_count):  # blank, comment, header
-            continue
-        try:
-            entry = _parse_line(kind, number, text)
-        except ValueError as error:
-            parsed.error_count += 1
-            if len(parsed.errors) < MAX_ERRORS_KEPT:
-                parsed.errors.append(LineError(number, str(error)))
-            continue
-        if entry.code in seen:
+    for found in iter_hash_list(lines, signal):
+        if isinstance(found, LineError):
+            parsed.errors.append(found)
+        elif found.code in seen:
             parsed.repeated += 1
-            continue
-        seen.add(entry.code)
-        parsed.entries.append(entry)
-    parsed.digest = digest.hexdigest()
+        else:
+            seen.add(found.code)
+            parsed.entries.append(found)
     return parsed
 
 
@@ -105,30 +136,50 @@ class ImportOutcome:
     already_present: int
 
 
+IMPORT_CHUNK = 5000
+
+
 def import_entries(
-    session: Session, entries: Sequence[ListEntry], *, source_name: str, signal: str, actor_id: str | None,
+    session: Session, entries: Iterable[ListEntry], *, source_name: str, signal: str, actor_id: str | None,
     file_digest: str, skipped_lines: int = 0,
 ) -> ImportOutcome:
     """Add the hashes the source does not hold yet, log them for the indexes, audit the import.
 
     In the caller's transaction: all of it commits, or none. A hash the source already holds,
-    whatever its status (a hash suspended by reviewers stays suspended), is not added again.
+    whatever its status (a hash suspended by reviewers stays suspended), is not added again,
+    nor is a value repeated in the list. Entries are taken in chunks, so a list of millions
+    never sits in memory.
     """
     source = sources.get_or_create(session, "import", source_name)
     item = sources.item_for(session, source, signal)
-    present = sources.ids_by_code(session, item, signal, [e.code for e in entries])
-    new = [e for e in entries if e.code not in present]
-    created = sources.add_hashes(session, source, item, signal, [
-        {"code": e.code, "quality": e.quality, "variant": "full", "status": "active"} for e in new
-    ])
-    ids = sorted(created.values())
-    changes.append(session, ((i, signal, "add") for i in ids), reason="imported")
+    added = present = 0
+    for chunk in _chunks(entries, IMPORT_CHUNK):
+        unique = {e.code: e for e in reversed(chunk)}  # a repeated value keeps its first line
+        known = sources.ids_by_code(session, item, signal, list(unique))
+        created = sources.add_hashes(session, source, item, signal, [
+            {"code": e.code, "quality": e.quality, "variant": "full", "status": "active"}
+            for code, e in unique.items() if code not in known
+        ])
+        changes.append(session, ((i, signal, "add") for i in sorted(created.values())), reason="imported")
+        added += len(created)
+        present += len(chunk) - len(created)
     audit.record(
         session, "admin", actor_id, "bank.imported", subject_type="hash_source", subject_id=source.id,
-        source=source_name, signal=signal, added=len(ids), already_present=len(entries) - len(new),
-        skipped_lines=skipped_lines, file_sha256=file_digest,
+        source=source_name, signal=signal, added=added, already_present=present, skipped_lines=skipped_lines,
+        file_sha256=file_digest,
     )
-    return ImportOutcome(source_id=source.id, added=len(ids), already_present=len(entries) - len(new))
+    return ImportOutcome(source_id=source.id, added=added, already_present=present)
+
+
+def _chunks(entries: Iterable[ListEntry], size: int) -> Iterator[list[ListEntry]]:
+    chunk: list[ListEntry] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 EXPORT_STATUSES = ("active", "withdrawn", "suspended", "retired")

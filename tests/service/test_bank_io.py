@@ -67,7 +67,7 @@ def test_bad_lines_are_reported_with_their_numbers():
 def test_md5_lists_take_no_quality():
     digest = "9e107d9d372bb6826bd81d3542a419d6"
     assert [e.code.hex() for e in parse_hash_list([digest], "md5").entries] == [digest]
-    assert parse_hash_list([f"{digest},90"], "md5").error_count == 1
+    assert len(parse_hash_list([f"{digest},90"], "md5").errors) == 1
 
 
 # ---------------------------------------------------------------- import and export
@@ -108,6 +108,19 @@ def test_import_export_round_trip_and_idempotence(tmp_path, client, bank):
         ("admin", "admin-alice", "bank.imported"),
     ]
     assert rows[0].details["added"] == 5 and rows[1].details["added"] == 0 and rows[2].details["hashes"] == 5
+
+
+def test_stdin_and_repeats_across_chunks(client, bank, monkeypatch):
+    from service.bank import imports
+
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 2)  # a big list's chunks, on a small one
+    a, b, c = random_pdq(), random_pdq(), random_pdq()
+    result = bank("import", "-", input=f"{a}\n{b}\n{a}\n{c}\n{b},77\n")
+    assert result.exit_code == 0, result.output
+    assert "3 added, 2 already" in result.stdout
+    with client.app.state.sessions() as session:
+        assert sorted(bytes(c).hex() for c in session.scalars(select(BankHash.code))) == sorted([a, b, c])
+        assert session.scalar(select(func.count()).select_from(ChangeLog)) == 3
 
 
 def test_a_bad_line_imports_nothing_unless_asked_to_skip(tmp_path, client, bank):
