@@ -29,7 +29,7 @@ from .settings import Settings
 from .sync import runner
 from .sync.client_native import NativeRemote
 from .sync.client_stopncii import StopNCIIRemote
-from .sync.remote import Interrupted, RemoteAuthError, SyncError, check_url
+from .sync.remote import Interrupted, RemoteAuthError, RemoteProtocolError, SyncError, check_url
 
 err = Console(stderr=True, highlight=False)
 
@@ -152,7 +152,10 @@ def _run(sessions, remote, source_id: int, stop: threading.Event, *, continuous:
     except RemoteAuthError as error:
         _fail(str(error))
     except SyncError as error:
-        err.print(f"[red]{started} sync failed: {error}[/]" + ("; trying again at the next run" if continuous else ""))
+        hint = ""
+        if isinstance(error, RemoteProtocolError) and error.status == 409:
+            hint = " (the remote's feed is behind this checkpoint: restored, or another bank; --from-start reads it again)"
+        err.print(f"[red]{started} sync failed: {error}{hint}[/]" + ("; trying again at the next run" if continuous else ""))
         return True
     print(f"{started} {remote.dialect} {remote.url}: {_describe(summary)}" + (" (stopped)" if summary.stopped else ""),
           flush=True)

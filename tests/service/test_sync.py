@@ -332,6 +332,20 @@ def test_a_refused_key_is_a_clear_error(tmp_path, hotline, sync_cli):
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_checkpoint_the_remote_does_not_know_says_what_to_do(client, hotline, sync_cli):
+    from service.exchange.feed import encode_cursor
+
+    key = hotline.keys["mirror"]
+    assert sync_cli("--from", hotline.url, key=key).exit_code == 0
+    with transaction(client.app.state.sessions) as session:  # as if the hotline restored an older backup
+        session.scalar(select(HashSource)).checkpoint = encode_cursor(10**9)
+    behind = sync_cli("--from", hotline.url, key=key)
+    assert behind.exit_code == 1 and "409" in behind.stderr and "--from-start" in behind.stderr
+    again = sync_cli("--from", hotline.url, "--from-start", key=key)
+    assert again.exit_code == 0 and " 0 added, 0 removed" in again.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_an_unreachable_remote_is_retried_then_reported(sync_cli, monkeypatch):
     from service import sync_cli as command
 
