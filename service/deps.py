@@ -137,7 +137,9 @@ def key_cache(app) -> api_keys.KeyCache:
     return cache
 
 
-async def check_platform_key(request: Request, token: str, scope: str) -> api_keys.Caller:
+async def check_platform_key(
+    request: Request, token: str, scope: str, how: str = "Authorization: Bearer ..."
+) -> api_keys.Caller:
     """The platform behind ``token``, which must carry ``scope`` (401 / 403 otherwise).
 
     A key checked against the database less than ``api_key_cache_seconds`` ago is
@@ -151,7 +153,7 @@ async def check_platform_key(request: Request, token: str, scope: str) -> api_ke
         checked_at = time.monotonic()
         caller = await run_in_threadpool(_authenticate, request.app.state.readers, token)
         if caller is None:
-            raise ApiError(401, "api_key_invalid", "A valid platform API key is needed (Authorization: Bearer ...).",
+            raise ApiError(401, "api_key_invalid", f"A valid platform API key is needed ({how}).",
                            headers={"WWW-Authenticate": "Bearer"})
         cache.put(token, caller, checked_at)
     if scope not in caller.scopes:

@@ -42,7 +42,7 @@ def stopncii_platform(scope: str):
                 401, "api_key_invalid",
                 "Send the platform API key as Ocp-Apim-Subscription-Key and/or x-functions-key (the same key in both).",
             )
-        return await check_platform_key(request, keys.pop(), scope)
+        return await check_platform_key(request, keys.pop(), scope, how="Ocp-Apim-Subscription-Key / x-functions-key")
 
     require.__name__ = f"stopncii_platform_{scope.replace('.', '_')}"
     return require
