@@ -19,7 +19,7 @@ from .db.migrate import upgrade
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .review_band import ReviewBand
-from .routers import cases, health, match, platform_webhook, review
+from .routers import cases, exchange, health, match, platform_webhook, review, stopncii
 from .settings import Settings, get_settings
 from .web import routes as web_routes
 from .webhooks.worker import DeliveryWorker
@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(moderators.router)
     app.include_router(hotline.router)
     app.include_router(review_ui_routes.router)
+    app.include_router(exchange.router)
+    app.include_router(stopncii.router)
     app.include_router(health.router)
     app.include_router(web_routes.router)
     return app

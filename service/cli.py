@@ -25,6 +25,8 @@ from .db.models import Platform
 from .settings import Settings
 from . import victim_cli  # noqa: F401  (registers ncii submit, status, withdraw)
 from . import moderator_cli  # noqa: F401  (registers ncii moderator ...)
+from . import bank_cli  # noqa: F401  (registers ncii bank import, export)
+from . import sync_cli  # noqa: F401  (registers ncii sync)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 platform_app = typer.Typer(help="Platforms and their API keys.", no_args_is_help=True)

@@ -137,31 +137,38 @@ def key_cache(app) -> api_keys.KeyCache:
     return cache
 
 
-def platform_with(scope: str) -> Callable[..., Awaitable[api_keys.Caller]]:
-    """A dependency: the calling platform's key, which must carry ``scope``.
+async def check_platform_key(
+    request: Request, token: str, scope: str, how: str = "Authorization: Bearer ..."
+) -> api_keys.Caller:
+    """The platform behind ``token``, which must carry ``scope`` (401 / 403 otherwise).
 
     A key checked against the database less than ``api_key_cache_seconds`` ago is
     taken from this worker's cache, on the event loop; otherwise it is checked in
-    the thread pool (one read-only query) and remembered if it is valid.
+    the thread pool (one read-only query) and remembered if it is valid. Shared by
+    every way a platform presents its key (a bearer token, or the StopNCII headers).
     """
+    cache = key_cache(request.app)
+    caller = cache.get(token)
+    if caller is None:
+        checked_at = time.monotonic()
+        caller = await run_in_threadpool(_authenticate, request.app.state.readers, token)
+        if caller is None:
+            raise ApiError(401, "api_key_invalid", f"A valid platform API key is needed ({how}).",
+                           headers={"WWW-Authenticate": "Bearer"})
+        cache.put(token, caller, checked_at)
+    if scope not in caller.scopes:
+        raise ApiError(403, "api_key_scope", f"This API key may not be used for {scope}.")
+    return caller
+
+
+def platform_with(scope: str) -> Callable[..., Awaitable[api_keys.Caller]]:
+    """A dependency: the calling platform's key (``Authorization: Bearer``), which must carry ``scope``."""
 
     async def require(
         request: Request,
         authorization: str = Header(default="", max_length=300, description="Bearer <API key>"),
     ) -> api_keys.Caller:
-        token = _bearer(authorization)
-        cache = key_cache(request.app)
-        caller = cache.get(token)
-        if caller is None:
-            checked_at = time.monotonic()
-            caller = await run_in_threadpool(_authenticate, request.app.state.readers, token)
-            if caller is None:
-                raise ApiError(401, "api_key_invalid", "A valid platform API key is needed (Authorization: Bearer ...).",
-                               headers={"WWW-Authenticate": "Bearer"})
-            cache.put(token, caller, checked_at)
-        if scope not in caller.scopes:
-            raise ApiError(403, "api_key_scope", f"This API key may not be used for {scope}.")
-        return caller
+        return await check_platform_key(request, _bearer(authorization), scope)
 
     require.__name__ = f"platform_with_{scope.replace('.', '_')}"
     return require

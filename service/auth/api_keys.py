@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 from ..db.models import ApiKey, Platform
 
 PREFIX = "ncii"
-#: What a key may be used for.
-SCOPES = ("match", "exchange.read", "exchange.write", "review")
+#: What a key may be used for. ``exchange.read``: the hash feed; ``exchange.feedback``: verdicts on
+#: bank hashes; ``exchange.write``: submitting the platform's own hashes to the bank.
+SCOPES = ("match", "exchange.read", "exchange.feedback", "exchange.write", "review")
 DEFAULT_SCOPES = ("match",)
 
 

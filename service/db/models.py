@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -239,8 +240,103 @@ class HashReputation(Base):
 
 # --- exchange (issue 8): feed and feedback; migration 0003 ---
 
+#: What a platform can say about a bank hash through the exchange (StopNCII's CSP feedback values):
+#: a match is waiting for review, reviewed and blocked (it is NCII), reviewed and not blocked.
+FEEDBACK_VERDICTS = ("pending_review", "blocked", "not_blocked")
+FEEDBACK_MAX_TAGS = 16
+FEEDBACK_TAG_MAX_CHARS = 64
+
+
+class ExchangeFeedback(Base):
+    """A platform's current verdict on a bank hash: one row per (platform, hash), the latest wins.
+
+    History is in the audit log (one ``exchange.feedback`` row per request lists each change).
+    Tags are the platform's short labels; other platforms never see them.
+    """
+
+    __tablename__ = "exchange_feedback"
+    __table_args__ = (
+        UniqueConstraint("platform_id", "hash_id", name="uq_exchange_feedback_platform_hash"),
+        CheckConstraint("verdict IN ('pending_review', 'blocked', 'not_blocked')", name="verdict"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"))
+    hash_id: Mapped[int] = mapped_column(ForeignKey("bank_hashes.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PlatformCase(Base):
+    """The synthetic case that holds the hashes a platform submitted itself (StopNCII ``SubmitHashes``).
+
+    One per platform, so a resubmitted hash is the same bank hash. Nobody can open or withdraw
+    it (its number is not a case number, its PIN hash verifies no PIN); the hotline retires or
+    suspends its hashes like any other.
+    """
+
+    __tablename__ = "platform_cases"
+
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# The StopNCII dialect resumes from a timestamp: find its first change-log row without a scan.
+Index("ix_change_log_at", ChangeLog.at)
+
 
 # --- sync (issue 8): platform-side mirror of a remote bank; migration 0004 ---
+
+#: Where a source's hashes come from: a hash list an admin imported, or a remote bank mirrored here.
+SOURCE_KINDS = ("import", "remote")
+
+
+class HashSource(Base):
+    """A source of bank hashes that no victim submitted here.
+
+    Each source owns one synthetic case (``case_id``; no PIN can open it and its number is not
+    a case number) with an item per kind (image, file), so its hashes are ordinary bank hashes:
+    the index, the match path, match events, the review queue and the suspension rule need no
+    special case. ``checkpoint`` is the remote's opaque position (never a secret); the remote's
+    key is never stored.
+    """
+
+    __tablename__ = "hash_sources"
+    __table_args__ = (
+        UniqueConstraint("kind", "name", name="uq_hash_sources_kind_name"),
+        CheckConstraint("kind IN ('import', 'remote')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(400))  # import: the admin's label; remote: "<dialect> <url>"
+    url: Mapped[str | None] = mapped_column(String(2000))
+    dialect: Mapped[str | None] = mapped_column(String(16))  # native, stopncii
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    checkpoint: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RemoteHash(Base):
+    """One remote bank hash, by the remote's own key, and the local bank hash that mirrors it.
+
+    Several remote hashes with the same value share one local bank hash (a bank hash is unique
+    per item, signal and value); the local copy is matchable while any of them is ``active``.
+    """
+
+    __tablename__ = "remote_hashes"
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("hash_sources.id"), primary_key=True)
+    remote_key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<signal>:<remote id or value>"
+    hash_id: Mapped[int] = mapped_column(ForeignKey("bank_hashes.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(32))  # the remote's last reason: submitted, withdrawn, ...
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
 
 
 # --- moderation (issue 7): moderator accounts and sessions; migration 0005 ---
