@@ -101,7 +101,7 @@ class World:
         query = {"signal": "pdq", "hash": flip_bits(code, distance), "content_ref": ref}
         if preview_url:
             query["preview_url"] = preview_url
-        response = self.http.post("/v1/match", json={"queries": [query]},
+        response = self.http.post("/v1/match", json={"queries": [query], "review_band": "sync"},
                                   headers={"Authorization": f"Bearer {self.keys[platform]}"})
         assert response.status_code == 200 and response.json()["results"][0]["matches"], response.text
         with self.app.state.sessions() as session:
