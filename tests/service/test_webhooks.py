@@ -164,7 +164,6 @@ def test_5xx_is_retried_until_it_succeeds(client, receiver):
     assert receiver.count() == 3
     assert {h["ncii-webhook-id"] for h, _ in receiver.requests} == {listed["delivery_id"]}  # one idempotency key
     assert all(signing.verify(secret, {k.title(): v for k, v in h.items()}, b) for h, b in receiver.requests)
-    assert secret not in log.read_text(errors="replace") and secret[6:] not in log.read_text(errors="replace")
 
 
 def test_a_4xx_fails_at_once_and_can_be_redelivered(client, receiver):
