@@ -138,7 +138,6 @@ def test_a_revoked_platform_is_refused_within_the_key_cache_window(client, platf
             break
         assert sent - revoked_at <= window, "a revoked key still worked after the cache window"
         time.sleep(0.01)
-    assert sent - revoked_at <= window + 0.05
     for _ in range(3):  # and stays refused
         response = match(client, platform, pdq_query(random_pdq()))
         assert response.status_code == 401 and response.json()["error"]["code"] == "api_key_invalid"
