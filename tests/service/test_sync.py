@@ -219,6 +219,28 @@ def test_a_crash_before_the_checkpoint_commits_loses_and_repeats_nothing(tmp_pat
     assert _state(sessions) == reference
 
 
+def test_two_syncs_of_one_source_at_once_apply_each_page_once(tmp_path, client, hotline):
+    hotline.submit(pictures=2)
+    reference = _reference(tmp_path, hotline, page_size=4)
+    sessions = client.app.state.sessions
+    source_id = runner.prepare_source(sessions, _remote(hotline))
+    failures: list[BaseException] = []
+
+    def one_sync() -> None:
+        try:
+            runner.run_once(sessions, _remote(hotline, page_size=4), source_id)
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            failures.append(error)
+
+    threads = [threading.Thread(target=one_sync) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert _state(sessions) == reference  # the same pages applied once each, in order
+
+
 def test_kill_9_mid_sync_then_resume_equals_an_uninterrupted_sync(tmp_path, hotline):
     for _ in range(2):
         hotline.submit(pictures=3)
