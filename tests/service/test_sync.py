@@ -337,6 +337,7 @@ def test_continuous_sync_runs_until_ctrl_c(tmp_path, hotline):
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_refused_key_is_a_clear_error(tmp_path, hotline, sync_cli):
     wrong = "ncii_AAAAAAAAAAAA_" + "x" * 43
+    handler = signal.getsignal(signal.SIGINT)
     for key, status in ((wrong, "401"), (hotline.keys["checks-only"], "403")):
         result = sync_cli("--from", hotline.url, key=key)
         assert result.exit_code == 1
@@ -348,6 +349,7 @@ def test_a_refused_key_is_a_clear_error(tmp_path, hotline, sync_cli):
     assert from_file.exit_code == 1 and "refused the key (401" in from_file.stderr
     assert sync_cli("--from", hotline.url, "--key-file", str(tmp_path / "missing.key")).exit_code == 2
     assert sync_cli("--from", hotline.url).exit_code == 2  # no key at all
+    assert signal.getsignal(signal.SIGINT) is handler  # the command put the caller's Ctrl-C handler back
     assert sync_cli("--from", "http://u:p@example.org", key=wrong).exit_code == 2  # credentials in the URL
     assert sync_cli("--from", "ftp://example.org", key=wrong).exit_code == 2
     assert sync_cli("--from", hotline.url, "--every", "0s", key=wrong).exit_code == 2
