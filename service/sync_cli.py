@@ -70,8 +70,11 @@ def _read_key(key: str | None, key_file: Path | None) -> str:
     return key.strip()
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    """First Ctrl-C (or SIGTERM): finish the page in hand and exit. A second one: exit now."""
+def _stop_on_signals(stop: threading.Event) -> dict:
+    """First Ctrl-C (or SIGTERM): finish the page in hand and exit. A second one: exit now.
+
+    Returns the handlers it replaced, for the caller to put back.
+    """
 
     def ask(signum, _frame) -> None:
         if stop.is_set():
@@ -79,8 +82,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
         stop.set()
         err.print("stopping after the page in hand (Ctrl-C again to stop at once)")
 
-    signal.signal(signal.SIGINT, ask)
-    signal.signal(signal.SIGTERM, ask)
+    return {signum: signal.signal(signum, ask) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _describe(summary: runner.RunSummary) -> str:
@@ -116,7 +118,7 @@ def sync(
         _fail(str(error), 2)
     secret = _read_key(key, key_file)
     stop = threading.Event()
-    _stop_on_signals(stop)
+    replaced = _stop_on_signals(stop)
     remote = CLIENTS[dialect](url, secret, page_size=page_size, wait=stop.wait, attempts=RETRY_ATTEMPTS,
                               backoff=RETRY_BACKOFF_SECONDS)
     engine = make_engine(Settings())
@@ -139,6 +141,8 @@ def sync(
     finally:
         remote.close()
         engine.dispose()
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
 
 
 def _run(sessions, remote, source_id: int, stop: threading.Event, *, continuous: bool) -> bool:

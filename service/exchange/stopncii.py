@@ -281,9 +281,6 @@ def parse_submissions(records: Sequence[dict]) -> list[ValueVerdict]:
 
 def _platform_item(session: Session, platform_id: int, kind: str) -> CaseItem:
     """The platform's own case (created on first use) and its item for pictures or for files."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Two first submissions at once must not both create the case: they queue on the platform's row.
-        session.execute(select(Platform.id).where(Platform.id == platform_id).with_for_update())
     owner = session.scalar(select(PlatformCase).where(PlatformCase.platform_id == platform_id))
     if owner is None:
         case = Case(number=f"platform:new:{secrets.token_hex(8)}", pin_hash=NO_PIN, status="active")
@@ -314,6 +311,10 @@ def submit_hashes(
     case, matchable everywhere within the consistency window.
     """
     result = Submitted()
+    if session.get_bind().dialect.name == "postgresql":
+        # One platform's submissions queue on its row (SQLite's BEGIN IMMEDIATE already serialises
+        # writers), so two at once neither create its case twice nor add the same value twice.
+        session.execute(select(Platform.id).where(Platform.id == platform_id).with_for_update())
     holders = feed.holders(session, [(v.signal, v.code) for v in values])
     by_value: dict[tuple[str, bytes], list[feed.ValueHolder]] = {}
     for h in holders:

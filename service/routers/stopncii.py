@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..auth.api_keys import Caller
@@ -92,7 +93,7 @@ def fetch_hashes(
     startTimestamp: int = Query(10, ge=0, le=stopncii.LATEST_TIMESTAMP, description="Unix seconds: changes made then or later."),
     pageSize: int = Query(stopncii.DEFAULT_PAGE_SIZE, ge=1, le=feed.MAX_LIMIT, description="Changes read per page."),
     nextPageToken: str | None = Query(None, max_length=64, description="From the previous page; wins over startTimestamp."),
-) -> dict:
+) -> JSONResponse:
     """Hash records (per value, its state now) for the changes after the token or since the time."""
     try:
         fetched = stopncii.fetch(
@@ -106,7 +107,7 @@ def fetch_hashes(
                        "timestamp.") from None
     with transaction(request.app.state.sessions) as writer:
         feed.record_read(writer, caller.platform_id, caller.key_id, "stopncii", fetched.page)
-    return fetched.body
+    return JSONResponse(fetched.body)  # plain JSON types already: no encoder pass over every record
 
 
 @router.post("/SubmitFeedback")

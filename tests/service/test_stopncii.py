@@ -255,6 +255,21 @@ def test_start_timestamp_starts_at_the_first_change_made_then(client):
     assert future["nextSetTimestamp"] <= recent["hashRecords"][0]["lastModtimestamp"]
 
 
+def test_submit_hashes_adds_new_values_once(client):
+    key = create_platform(client.app, "alpha", ALL_SCOPES)
+    known, new = random_pdq(), random_pdq()
+    submit(client, image_item(known))
+    records = [{"signalType": "ImagePDQ", "hashValue": v, "CSPFeedbacks": []} for v in (known, new, new.upper())]
+    response = client.post("/stopncii/v1/SubmitHashes", json={"count": 3, "hashRecords": records}, headers=_keys(key))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"count": 3, "added": 1, "existing": 2, "suspended": []}
+    again = client.post("/stopncii/v1/SubmitHashes", json={"hashRecords": records[1:2]}, headers=_keys(key))
+    assert again.json() == {"count": 1, "added": 0, "existing": 1, "suspended": []}
+    assert count(client.app, BankHash) == 2 and count(client.app, PlatformCase) == 1
+    # The default verdict of a submission is "blocked", on the existing holder too.
+    assert count(client.app, ExchangeFeedback, ExchangeFeedback.verdict == "blocked") == 2
+
+
 def test_unusable_submissions_store_nothing(client):
     key = create_platform(client.app, "alpha", ALL_SCOPES)
     known = random_pdq()

@@ -219,6 +219,28 @@ def test_a_crash_before_the_checkpoint_commits_loses_and_repeats_nothing(tmp_pat
     assert _state(sessions) == reference
 
 
+def test_two_syncs_of_one_source_at_once_apply_each_page_once(tmp_path, client, hotline):
+    hotline.submit(pictures=2)
+    reference = _reference(tmp_path, hotline, page_size=4)
+    sessions = client.app.state.sessions
+    source_id = runner.prepare_source(sessions, _remote(hotline))
+    failures: list[BaseException] = []
+
+    def one_sync() -> None:
+        try:
+            runner.run_once(sessions, _remote(hotline, page_size=4), source_id)
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            failures.append(error)
+
+    threads = [threading.Thread(target=one_sync) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert _state(sessions) == reference  # the same pages applied once each, in order
+
+
 def test_kill_9_mid_sync_then_resume_equals_an_uninterrupted_sync(tmp_path, hotline):
     for _ in range(2):
         hotline.submit(pictures=3)
@@ -315,6 +337,7 @@ def test_continuous_sync_runs_until_ctrl_c(tmp_path, hotline):
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_refused_key_is_a_clear_error(tmp_path, hotline, sync_cli):
     wrong = "ncii_AAAAAAAAAAAA_" + "x" * 43
+    handler = signal.getsignal(signal.SIGINT)
     for key, status in ((wrong, "401"), (hotline.keys["checks-only"], "403")):
         result = sync_cli("--from", hotline.url, key=key)
         assert result.exit_code == 1
@@ -326,6 +349,7 @@ def test_a_refused_key_is_a_clear_error(tmp_path, hotline, sync_cli):
     assert from_file.exit_code == 1 and "refused the key (401" in from_file.stderr
     assert sync_cli("--from", hotline.url, "--key-file", str(tmp_path / "missing.key")).exit_code == 2
     assert sync_cli("--from", hotline.url).exit_code == 2  # no key at all
+    assert signal.getsignal(signal.SIGINT) is handler  # the command put the caller's Ctrl-C handler back
     assert sync_cli("--from", "http://u:p@example.org", key=wrong).exit_code == 2  # credentials in the URL
     assert sync_cli("--from", "ftp://example.org", key=wrong).exit_code == 2
     assert sync_cli("--from", hotline.url, "--every", "0s", key=wrong).exit_code == 2
