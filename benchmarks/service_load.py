@@ -7,8 +7,11 @@
 (b) ``POST /v1/match`` against a running ``ncii serve --workers N`` (N = 1, 2)
     on the 1M SQLite bank, driven from a separate process over keep-alive
     connections: requests/s, hashes/s and p50/p99 latency for requests of 1
-    and of 100 hashes, at the default PDQ radius (the hash-group strategy's,
-    52) and capped with ``NCII_PDQ_MATCH_THRESHOLD=31``. Baseline in the same
+    and of 100 hashes, in each review-band mode: ``deferred`` (the default: the
+    answer at PDQ's 31, the band to 52 searched afterwards in the background, its
+    backlog bounded), ``sync`` (the answer searched at 52) and ``off`` (31 only).
+    After each run the server's band counters (queued, dropped, searched) are
+    read from ``/metrics``. Baseline in the same
     run: the same queries against ``matcher.index.HashIndex`` in process (laid
     out as the service lays it out, searched at the same radius), so the HTTP,
     auth and database overhead shows as a ratio. The queries are random codes
@@ -328,14 +331,27 @@ def create_key(settings) -> str:
     return token
 
 
+def band_counters(url: str) -> dict[str, float]:
+    """The server's ``ncii_review_band_codes_total`` by outcome (all workers)."""
+    import httpx
+
+    out: dict[str, float] = {}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("ncii_review_band_codes_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = out.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def measure_http(
-    settings, database_url: str | None, workers: int, seconds: float, concurrency: int, radius: int, cap: int | None
+    settings, database_url: str | None, workers: int, seconds: float, concurrency: int, mode: str
 ) -> dict:
-    """``cap``: ``NCII_PDQ_MATCH_THRESHOLD`` for the server (None: the default, the strategy's radius)."""
+    """``mode``: the server's ``NCII_REVIEW_BAND`` (deferred, sync or off)."""
     from tests.service.server import Server, server_env
 
     key = create_key(settings)
-    env = server_env(settings.data_dir, database_url, **({"pdq_match_threshold": str(cap)} if cap is not None else {}))
+    radius = 52 if mode == "sync" else 31
+    env = server_env(settings.data_dir, database_url, review_band=mode)
     env["NCII_INDEX_POLL_SECONDS"] = "0.5"  # the production default (the tests' helper polls 10x as often)
     started = time.perf_counter()
     server = Server(env, workers=workers, log=settings.data_dir / "server.log")
@@ -348,12 +364,17 @@ def measure_http(
         for batch in (1, 100):
             command = [sys.executable, __file__, "--drive", server.url, "--key", key, "--batch", str(batch),
                        "--seconds", str(seconds), "--concurrency", str(concurrency)]
+            before = band_counters(server.url)
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            after = band_counters(server.url)  # read at once: "searched" counts what the band kept up with
             runs[str(batch)] = json.loads(output)
-            print(f"[http radius={radius} workers={workers}] {runs[str(batch)]}", file=sys.stderr)
+            runs[str(batch)]["band"] = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in ("queued", "dropped", "searched")}
+            print(f"[http mode={mode} workers={workers}] {runs[str(batch)]}", file=sys.stderr)
+            if mode == "deferred":  # let the backlog drain (or be dropped) before the next run
+                time.sleep(2.0)
     finally:
         server.stop()
-    return {"workers": workers, "radius": radius, "cap": cap, "process_start_to_ready_seconds": round(ready_s, 2),
+    return {"workers": workers, "mode": mode, "radius": radius, "process_start_to_ready_seconds": round(ready_s, 2),
             "runs": runs}
 
 
@@ -385,31 +406,33 @@ def markdown(report: dict) -> str:
         f"## POST /v1/match over HTTP (SQLite bank, {report['http_concurrency']} keep-alive connections "
         "from a separate process, random queries)",
         "",
-        "PDQ radius 52 is the default (the hash-group strategy's; matches beyond 31 come back with "
-        "`confidence: \"review\"`); 31 is the capped setting `NCII_PDQ_MATCH_THRESHOLD=31`. "
-        "The baseline is `HashIndex.search` in process, called from one thread (a batch of 100 is split into "
-        "blocks of 64 over the index's own threads, one per core), with the service's layout (tuned for 52), "
-        "at the same radius.",
+        "Review-band modes (`NCII_REVIEW_BAND`): `deferred` is the default (the answer searched at PDQ's 31; "
+        "the band from 32 to 52 searched afterwards in the background, at most a quarter of a core per worker, "
+        "its backlog bounded: codes beyond it are dropped, and each answer says so); `sync` searches 52 in the "
+        "request (the default before 2026-11-29); `off` answers at 31 only. The baseline is `HashIndex.search` "
+        "in process, called from one thread (a batch of 100 is split into blocks over the index's own threads, "
+        "one per core), with the service's layout (tuned for 52), at the radius the answer is searched at. "
+        "Band columns: query codes the band queued, dropped and searched during the run.",
         "",
-        "| radius | server | hashes per request | requests/s | hashes/s | p50 | p99 | errors |",
-        "|---|---|---|---|---|---|---|---|",
+        "| mode (answer radius) | server | hashes per request | requests/s | hashes/s | p50 | p99 | errors "
+        "| band queued / dropped / searched |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    radii = sorted({h.get("radius", 31) for h in report["http"]}, reverse=True)
     baselines = report["baseline"]
-    if baselines and "1" in baselines:  # older reports: one radius (31), no per-radius level
-        baselines = {"31": baselines}
-    for radius in radii:
-        for http in (h for h in report["http"] if h.get("radius", 31) == radius):
-            setting = "" if http.get("cap") is None else f"`NCII_PDQ_MATCH_THRESHOLD={http['cap']}` "
-            for batch, r in http["runs"].items():
-                lines.append(
-                    f"| {radius} | {setting}`ncii serve --workers {http['workers']}` | {batch} | {r['requests_per_s']:,} | "
-                    f"{r['hashes_per_s']:,} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} |"
-                )
-        for batch, r in baselines.get(str(radius), {}).items():
+    for http in report["http"]:
+        mode, radius = http.get("mode", "sync"), http.get("radius", 31)
+        for batch, r in http["runs"].items():
+            band = r.get("band") or {}
+            band_text = " / ".join(f"{band.get(k, 0):,.0f}" for k in ("queued", "dropped", "searched")) if band else "-"
             lines.append(
-                f"| {radius} | baseline: `HashIndex.search` in process | {batch} | {r['requests_per_s']:,} | "
-                f"{r['hashes_per_s']:,} | {r['p50_ms']} ms | {r['p99_ms']} ms | - |"
+                f"| {mode} ({radius}) | `ncii serve --workers {http['workers']}` | {batch} | {r['requests_per_s']:,} | "
+                f"{r['hashes_per_s']:,} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} | {band_text} |"
+            )
+    for radius, runs in baselines.items():
+        for batch, r in runs.items():
+            lines.append(
+                f"| baseline ({radius}) | `HashIndex.search` in process | {batch} | {r['requests_per_s']:,} | "
+                f"{r['hashes_per_s']:,} | {r['p50_ms']} ms | {r['p99_ms']} ms | - | - |"
             )
     lines += [
         "",
@@ -418,32 +441,32 @@ def markdown(report: dict) -> str:
         "",
     ]
     for http in report["http"]:
-        radius = http.get("radius", 31)
+        mode, radius = http.get("mode", "sync"), http.get("radius", 31)
         for batch, r in http["runs"].items():
             base = baselines.get(str(radius), {}).get(batch)
             if base is None:
                 continue
             lines.append(
-                f"- radius {radius}, {http['workers']} worker(s), {batch} hash(es) per request: throughput "
+                f"- {mode}, {http['workers']} worker(s), {batch} hash(es) per request: throughput "
                 f"{base['hashes_per_s'] / r['hashes_per_s']:.1f}x lower, p50 {r['p50_ms'] / base['p50_ms']:.0f}x higher"
             )
-    lines += ["", "Issue targets (best of 1 and 2 workers at each radius):", ""]
-    for radius in radii:
-        runs = [h["runs"] for h in report["http"] if h.get("radius", 31) == radius]
+    lines += ["", "Issue targets (best of 1 and 2 workers in each mode):", ""]
+    for mode in dict.fromkeys(h.get("mode", "sync") for h in report["http"]):
+        runs = [h["runs"] for h in report["http"] if h.get("mode", "sync") == mode]
         singles = [r["1"] for r in runs if "1" in r]
         batches = [r["100"] for r in runs if "100" in r]
         if singles:
             best = max(singles, key=lambda r: r["requests_per_s"])
             met = best["requests_per_s"] >= 1000 and best["p99_ms"] < 50
             lines.append(
-                f"- radius {radius}: single-hash requests {best['requests_per_s']:,.0f}/s with p99 {best['p99_ms']} ms "
+                f"- {mode}: single-hash requests {best['requests_per_s']:,.0f}/s with p99 {best['p99_ms']} ms "
                 f"(target 1,000/s, p99 under 50 ms): {'met' if met else 'not met'}"
             )
         if batches:
             best = max(batches, key=lambda r: r["hashes_per_s"])
             met = best["hashes_per_s"] >= 20000
             lines.append(
-                f"- radius {radius}: batches of 100, {best['hashes_per_s']:,.0f} hashes/s "
+                f"- {mode}: batches of 100, {best['hashes_per_s']:,.0f} hashes/s "
                 f"(target 20,000/s): {'met' if met else 'not met'}"
             )
     lines += [
@@ -467,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true", help="rewrite service_load.md from service_load.json")
     parser.add_argument("--data", type=Path, help="keep the SQLite bank here (reused if present) instead of a temp dir")
     parser.add_argument("--skip-ready", action="store_true", help="HTTP and baseline only (no ready-time runs)")
-    parser.add_argument("--radii", default="52,31", help="PDQ radii for the HTTP runs (52: the default, no cap)")
+    parser.add_argument("--modes", default="deferred,sync,off", help="review-band modes for the HTTP runs")
     args = parser.parse_args(argv)
     if args.report_only:
         (args.out / "service_load.md").write_text(markdown(json.loads((args.out / "service_load.json").read_text())))
@@ -488,8 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     from matcher.groups import DEFAULT_STRATEGY
 
-    widest = DEFAULT_STRATEGY.widest_threshold
-    radii = tuple(int(r) for r in args.radii.split(","))
+    modes = tuple(args.modes.split(","))
+    radii = (DEFAULT_STRATEGY.widest_threshold, 31)
     with tempfile.TemporaryDirectory(prefix="ncii-bench-") as tmp:
         root = args.data or Path(tmp)
         sqlite_settings = bench_settings(root / "sqlite", None)
@@ -517,12 +540,9 @@ def main(argv: list[str] | None = None) -> int:
                 admin.close()
         # The HTTP runs start from the SQLite bank with a fresh snapshot (as a restarted server would).
         load_index(sqlite_settings)[0].write_snapshot()
-        for radius in radii:
-            cap = None if radius >= widest else radius
+        for mode in modes:
             for workers in (1, 2):
-                report["http"].append(
-                    measure_http(sqlite_settings, None, workers, args.seconds, args.concurrency, radius, cap)
-                )
+                report["http"].append(measure_http(sqlite_settings, None, workers, args.seconds, args.concurrency, mode))
         from service.db.engine import make_engine
 
         engine = make_engine(sqlite_settings)

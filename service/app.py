@@ -18,6 +18,7 @@ from .db.engine import make_engine, make_sessionmaker
 from .db.migrate import upgrade
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
+from .review_band import ReviewBand
 from .routers import cases, health, match, review
 from .settings import Settings, get_settings
 from .web import routes as web_routes
@@ -55,9 +56,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         app.state.readers = make_sessionmaker(engine, read_only=True)
         app.state.index = BankIndex(app.state.readers, settings)
         app.state.index.start()
+        app.state.review_band = ReviewBand(app.state.index, app.state.readers, app.state.sessions, settings)
+        app.state.review_band.start()
         try:
             yield
         finally:
+            app.state.review_band.stop()
             app.state.index.stop()
             engine.dispose()
 

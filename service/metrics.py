@@ -27,6 +27,9 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 MATCHES = Counter("ncii_matches_total", "Bank hashes matched by platform queries", ["signal"])
+REVIEW_BAND_CODES = Counter(
+    "ncii_review_band_codes_total", "PDQ query codes of the deferred review band", ["outcome"]
+)  # queued, dropped (backlog full), searched, failed
 INDEX_SIZE = Gauge("ncii_index_hashes", "Hashes in this worker's index", multiprocess_mode="max")
 INDEX_SEQ = Gauge("ncii_index_seq", "Last change-log entry applied by this worker", multiprocess_mode="min")
 

@@ -86,8 +86,16 @@ class MatchQuery(Strict):
     content_ref: str | None = Field(None, max_length=256, description="The platform's own reference to the upload.")
 
 
+ReviewBandMode = Literal["deferred", "sync", "off"]
+
+
 class MatchRequest(Strict):
     queries: list[MatchQuery] = Field(min_length=1)
+    review_band: ReviewBandMode | None = Field(
+        None,
+        description="PDQ matches beyond 31, up to the hash-group strategy's 52: 'deferred' (recorded for review "
+        "after the answer), 'sync' (in this answer; slower), 'off'. Default: the deployment's setting.",
+    )
 
 
 class MatchOut(BaseModel):
@@ -115,3 +123,9 @@ class QueryResult(BaseModel):
 
 class MatchResponse(BaseModel):
     results: list[QueryResult]
+    review_band: Literal["included", "deferred", "dropped", "off"] = Field(
+        "off",
+        description="What happened to PDQ matches beyond 31: included in these results, deferred (they reach "
+        "the review queue within seconds), dropped (the band's backlog was full: repeat with review_band 'sync' "
+        "if it matters), or off (not searched, or no PDQ query).",
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,18 @@ class Settings(BaseSettings):
         le=256,
         description="Cap on the PDQ match distance. Default: the hash-group strategy's (52, best recall); "
         "31 answers about 10x faster on large banks but misses more edited copies (docs/matching.md).",
+    )
+    review_band: Literal["deferred", "sync", "off"] = Field(
+        "deferred",
+        description="PDQ matches between 31 and the strategy's 52 ('review' confidence): searched after the "
+        "answer and recorded for review (deferred), in the request (sync: ~10x the index time), or not at all. "
+        "A request can ask for another mode with its own review_band field.",
+    )
+    review_band_queue: int = Field(
+        10_000, ge=0, description="Codes waiting for the deferred review band, per worker; beyond it a band is dropped."
+    )
+    review_band_cpu_share: float = Field(
+        0.25, gt=0, le=1, description="Share of one core the deferred review band may use, per worker."
     )
     api_key_cache_seconds: float = Field(
         1.0,

@@ -4,155 +4,35 @@ Every match becomes a match event, the lead a moderator reviews; the answer
 carries the case's status so a platform can act on withdrawn cases at once.
 The database has the last word on status: a hash withdrawn a moment ago is
 filtered out here even if this worker's index has not caught up yet.
+
+PDQ is answered at the standard 31; the hash-group strategy's wider band (to 52)
+is deferred to ``service.review_band`` unless the request or the deployment asks
+for it in the answer (``review_band: "sync"``), because it costs ~10x the index time.
 """
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
-from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
-import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import MatcherError
-from matcher.groups import DEFAULT_STRATEGY
 from matcher.hashing import hash_file
 from matcher.signals import get_signal
 
-from .. import metrics
-from ..bank_index import BankIndex
+from .. import matching
 from ..auth.api_keys import Caller
-from ..db.models import BankHash, Case, MatchEvent
-from ..db.engine import transaction
+from ..bank_index import BankIndex
 from ..deps import get_index, get_settings, platform_with
 from ..errors import ApiError
-from ..schemas import MatchOut, MatchRequest, MatchResponse, QueryResult
+from ..review_band import ReviewBand
+from ..schemas import MatchRequest, MatchResponse, QueryResult, ReviewBandMode
 from ..settings import Settings
 
 router = APIRouter(prefix="/v1/match", tags=["match (platforms)"])
-
-
-@dataclass
-class _Query:
-    index: int
-    signal: str
-    codes: np.ndarray  # (g, nbytes): one code, or an upload's query group
-    content_ref: str | None
-    primary: tuple[bool, ...] = (True,)  # per code: the full frame (or a turn of it)?
-
-
-def _radius(signal: str, cap: int | None) -> int:
-    """PDQ is searched at the hash-group strategy's widest threshold (or the deployment's cap)."""
-    if signal != "pdq":
-        return get_signal(signal).threshold
-    widest = DEFAULT_STRATEGY.widest_threshold
-    return widest if cap is None else min(widest, cap)
-
-
-def _limit(signal: str, query_primary: bool, bank_variant: str, cap: int | None) -> int:
-    if signal != "pdq":
-        return get_signal(signal).threshold
-    limit = DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant)
-    return limit if cap is None else min(limit, cap)
-
-
-Hits = dict[int, dict[int, list[tuple[int, bool]]]]
-
-
-def _find(queries: list[_Query], index: BankIndex, cap: int | None) -> Hits:
-    """The index's candidates: per query index, per bank hash id, (distance, query code primary?) pairs.
-
-    One index search per signal for all the request's codes (a batch of 100 is one search).
-    """
-    # Every code of every query is searched at its signal's widest radius; each hit
-    # keeps the distance and whether the query code was primary, to apply the
-    # pair's own threshold once the stored hash's variant is known.
-    hits_per_query: dict[int, dict[int, list[tuple[int, bool]]]] = defaultdict(lambda: defaultdict(list))
-    by_signal: dict[str, list[tuple[_Query, int]]] = defaultdict(list)
-    for q in queries:
-        for member in range(q.codes.shape[0]):
-            by_signal[q.signal].append((q, member))
-    for signal, members in by_signal.items():
-        codes = np.stack([q.codes[m] for q, m in members])
-        found = index.search(signal, codes, _radius(signal, cap))
-        for (q, m), hits in zip(members, found):
-            for hit in hits:
-                hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))
-    return hits_per_query
-
-
-def _resolve(
-    hits_per_query: Hits, queries: list[_Query], readers: sessionmaker[Session], caller: Caller, query_kind: str,
-    cap: int | None,
-) -> tuple[dict[int, list[MatchOut]], list[dict]]:
-    """Candidates to answers: the database is read only when the index found something (to drop
-    hashes withdrawn a moment ago), so a check that matches nothing, nearly every upload, costs no query."""
-    all_ids = {h for hits in hits_per_query.values() for h in hits}
-    if not all_ids:
-        return {}, []
-    with readers() as session, session.begin():
-        rows = session.execute(
-            select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.case_id, Case.status)
-            .join(Case, Case.id == BankHash.case_id)
-            .where(BankHash.id.in_(all_ids), BankHash.status == "active")
-        ).all()
-    live = {r.id: r for r in rows}
-    out: dict[int, list[MatchOut]] = {}
-    events: list[dict] = []
-    per_signal: dict[str, int] = defaultdict(int)
-    refs = {q.index: q.content_ref for q in queries}
-    for query_index, hits in hits_per_query.items():
-        matches = []
-        accepted: list[tuple[int, int, object]] = []
-        for hash_id, pairs in hits.items():
-            row = live.get(hash_id)
-            if row is None:
-                continue
-            within = [d for d, primary in pairs if d <= _limit(row.signal, primary, row.variant, cap)]
-            if within:
-                accepted.append((min(within), hash_id, row))
-        for distance, hash_id, row in sorted(accepted, key=lambda t: (t[0], t[1])):
-            matches.append(
-                MatchOut(
-                    hash_id=hash_id,
-                    signal=row.signal,
-                    distance=distance,
-                    variant=row.variant,
-                    case_status=row.status,
-                    confidence="high" if distance <= get_signal(row.signal).threshold else "review",
-                )
-            )
-            per_signal[row.signal] += 1
-            events.append(
-                {
-                    "platform_id": caller.platform_id,
-                    "hash_id": hash_id,
-                    "case_id": row.case_id,
-                    "signal": row.signal,
-                    "distance": distance,
-                    "query_kind": query_kind,
-                    "content_ref": refs[query_index],
-                }
-            )
-        if matches:
-            out[query_index] = matches
-    for signal, count in per_signal.items():
-        metrics.MATCHES.labels(signal).inc(count)
-    return out, events
-
-
-def _record(sessions: sessionmaker[Session], events: list[dict]) -> None:
-    """Match events are committed before the platform gets its answer (the review queue must not miss one):
-    one multi-row INSERT in one transaction, however many matches the request had."""
-    if events:
-        with transaction(sessions) as session:
-            session.execute(insert(MatchEvent), events)
 
 
 def _answer(response: MatchResponse) -> Response:
@@ -174,22 +54,36 @@ def _search_limiter(app) -> anyio.CapacityLimiter:
     return limiter
 
 
+def _plan_band(app, queries: list[matching.Query], caller: Caller, query_kind: str, mode: str | None) -> tuple[int, str]:
+    """The PDQ radius to search now, and what happens to the review band (the answer's ``review_band``)."""
+    settings: Settings = app.state.settings
+    cap = settings.pdq_match_threshold
+    wide, fast = matching.wide_radius(cap), matching.fast_radius(cap)
+    mode = mode or settings.review_band
+    if wide <= fast or mode == "off" or not any(q.signal == "pdq" for q in queries):
+        return fast, "off"
+    if mode == "sync":
+        return wide, "included"
+    band: ReviewBand = app.state.review_band
+    return fast, "deferred" if band.offer(caller, queries, query_kind) else "dropped"
+
+
 def _find_or_answer(
-    queries: list[_Query], index: BankIndex, cap: int | None, results: list[QueryResult]
-) -> Hits | Response:
+    queries: list[matching.Query], index: BankIndex, radius: int, response: MatchResponse
+) -> matching.Hits | Response:
     """The search; when it finds nothing (nearly every upload) the answer too, in the same hop."""
-    hits = _find(queries, index, cap)
-    return hits if hits else _answer(MatchResponse(results=results))
+    hits = matching.find(queries, index, radius)
+    return hits if hits else _answer(response)
 
 
 def _resolve_and_answer(
-    app, hits: Hits, queries: list[_Query], results: list[QueryResult], caller: Caller, cap: int | None
+    app, hits: matching.Hits, queries: list[matching.Query], response: MatchResponse, caller: Caller, radius: int
 ) -> Response:
-    found, events = _resolve(hits, queries, app.state.readers, caller, "hash", cap)
-    _record(app.state.sessions, events)
+    found, events = matching.resolve(hits, queries, app.state.readers, caller, "hash", radius)
+    matching.record(app.state.sessions, events)
     for query_index, matches in found.items():
-        results[query_index].matches = matches
-    return _answer(MatchResponse(results=results))
+        response.results[query_index].matches = matches
+    return _answer(response)
 
 
 @router.post("", response_model=MatchResponse)
@@ -209,7 +103,7 @@ async def match_hashes(
     if len(body.queries) > settings.max_match_queries:
         raise ApiError(422, "match_too_many_queries", f"At most {settings.max_match_queries} queries per request.")
     results = [QueryResult(index=i, content_ref=q.content_ref, status="checked") for i, q in enumerate(body.queries)]
-    queries: list[_Query] = []
+    queries: list[matching.Query] = []
     for i, q in enumerate(body.queries):
         try:
             signal = get_signal(q.signal)
@@ -221,15 +115,17 @@ async def match_hashes(
             results[i].status, results[i].code = "skipped", "quality_too_low"
             results[i].reason = f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably"
             continue
-        queries.append(_Query(i, signal.name, value.to_array()[None, :], q.content_ref))
-    app, cap = request.app, settings.pdq_match_threshold
+        queries.append(matching.Query(i, signal.name, value.to_array()[None, :], q.content_ref))
+    app = request.app
+    radius, band = _plan_band(app, queries, caller, "hash", body.review_band)
+    response = MatchResponse(results=results, review_band=band)
     found = await anyio.to_thread.run_sync(
-        _find_or_answer, queries, app.state.index, cap, results, limiter=_search_limiter(app)
+        _find_or_answer, queries, app.state.index, radius, response, limiter=_search_limiter(app)
     )
     if isinstance(found, Response):
         return found
     # Something matched: filter against the database and record the match events (I/O, in the pool).
-    return await run_in_threadpool(_resolve_and_answer, app, found, queries, results, caller, cap)
+    return await run_in_threadpool(_resolve_and_answer, app, found, queries, response, caller, radius)
 
 
 @router.post("/image", response_model=MatchResponse)
@@ -237,6 +133,7 @@ async def match_image(
     request: Request,
     file: UploadFile = File(description="The upload to check. Hashed in memory and discarded."),
     content_ref: str | None = Form(None, max_length=256),
+    review_band: ReviewBandMode | None = Form(None, description="As in /v1/match."),
     caller: Caller = Depends(platform_with("match")),
     index: BankIndex = Depends(get_index),
     settings: Settings = Depends(get_settings),
@@ -256,22 +153,23 @@ async def match_image(
     if result.error is not None:
         status = 413 if result.error.code == "image_too_large" else 422
         raise ApiError(status, result.error.code, str(result.error))
-    queries = [_Query(0, "md5", result.hashes["md5"].to_array()[None, :], content_ref)]
+    queries = [matching.Query(0, "md5", result.hashes["md5"].to_array()[None, :], content_ref)]
     checked = QueryResult(index=0, content_ref=content_ref, status="checked")
     if result.kind == "image":
         pdq = result.hashes["pdq"]
         if get_signal("pdq").usable(pdq) and len(result.group):
             group = result.group
-            queries.append(_Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary)))
+            queries.append(matching.Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary)))
         else:
             checked.code = "quality_too_low"
             checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"
+    radius, band = _plan_band(request.app, queries, caller, "image", review_band)
     hits = await anyio.to_thread.run_sync(
-        _find, queries, index, settings.pdq_match_threshold, limiter=_search_limiter(request.app)
+        matching.find, queries, index, radius, limiter=_search_limiter(request.app)
     )
     found, events = await run_in_threadpool(
-        _resolve, hits, queries, request.app.state.readers, caller, "image", settings.pdq_match_threshold
+        matching.resolve, hits, queries, request.app.state.readers, caller, "image", radius
     )
-    await run_in_threadpool(_record, request.app.state.sessions, events)
+    await run_in_threadpool(matching.record, request.app.state.sessions, events)
     checked.matches = found.get(0, [])
-    return _answer(MatchResponse(results=[checked]))
+    return _answer(MatchResponse(results=[checked], review_band=band))

@@ -1,0 +1,169 @@
+"""Matching a platform's query hashes against the bank: search, then resolve against the database.
+
+The HTTP router (``service.routers.match``) and the deferred review-band search
+(``service.review_band``) share these steps, so a match means the same thing
+whichever path found it. No web code here.
+
+Two radii: a synchronous check answers at ``fast_radius`` (PDQ's standard 31
+unless capped lower), the hash-group strategy's wider band (32-52, matches of
+"review" confidence) is searched either in the same request or afterwards in the
+background (``service.review_band``), because the wide band costs ~10x more index
+time than the standard radius.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from matcher.groups import DEFAULT_STRATEGY
+from matcher.signals import get_signal
+
+from . import metrics
+from .auth.api_keys import Caller
+from .bank_index import BankIndex
+from .db.engine import transaction
+from .db.models import BankHash, Case, MatchEvent
+from .schemas import MatchOut
+
+
+@dataclass
+class Query:
+    index: int
+    signal: str
+    codes: np.ndarray  # (g, nbytes): one code, or an upload's query group
+    content_ref: str | None
+    primary: tuple[bool, ...] = (True,)  # per code: the full frame (or a turn of it)?
+
+
+def wide_radius(cap: int | None) -> int:
+    """PDQ's widest search: the hash-group strategy's threshold (52), or the deployment's cap."""
+    widest = DEFAULT_STRATEGY.widest_threshold
+    return widest if cap is None else min(widest, cap)
+
+
+def fast_radius(cap: int | None) -> int:
+    """PDQ's synchronous search when the review band is deferred: the standard threshold (31)."""
+    return min(get_signal("pdq").threshold, wide_radius(cap))
+
+
+def pair_limit(signal: str, query_primary: bool, bank_variant: str, pdq_radius: int) -> int:
+    """The distance a (query code, bank hash) pair may be at: its strategy threshold, within the search radius."""
+    if signal != "pdq":
+        return get_signal(signal).threshold
+    return min(DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant), pdq_radius)
+
+
+Hits = dict[int, dict[int, list[tuple[int, bool]]]]
+
+
+def find(queries: list[Query], index: BankIndex, pdq_radius: int) -> Hits:
+    """The index's candidates: per query index, per bank hash id, (distance, query code primary?) pairs.
+
+    One index search per signal for all the request's codes (a batch of 100 is one search).
+    """
+    # Every code of every query is searched at its signal's widest radius; each hit
+    # keeps the distance and whether the query code was primary, to apply the
+    # pair's own threshold once the stored hash's variant is known.
+    hits_per_query: dict[int, dict[int, list[tuple[int, bool]]]] = defaultdict(lambda: defaultdict(list))
+    by_signal: dict[str, list[tuple[Query, int]]] = defaultdict(list)
+    for q in queries:
+        for member in range(q.codes.shape[0]):
+            by_signal[q.signal].append((q, member))
+    for signal, members in by_signal.items():
+        codes = np.stack([q.codes[m] for q, m in members])
+        radius = pdq_radius if signal == "pdq" else get_signal(signal).threshold
+        found = index.search(signal, codes, radius)
+        for (q, m), hits in zip(members, found):
+            for hit in hits:
+                hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))
+    return hits_per_query
+
+
+def resolve(
+    hits_per_query: Hits,
+    queries: list[Query],
+    readers: sessionmaker[Session],
+    caller: Caller,
+    query_kind: str,
+    pdq_radius: int,
+    *,
+    beyond: int = -1,
+) -> tuple[dict[int, list[MatchOut]], list[dict]]:
+    """Candidates to answers, and the match events to record.
+
+    The database is read only when the index found something (to drop hashes
+    withdrawn a moment ago), so a check that matches nothing, nearly every upload,
+    costs no query. ``beyond``: keep only matches farther than this (the deferred
+    review band skips what the synchronous check already answered).
+    """
+    hits_per_query = {
+        q: {h: pairs for h, pairs in hits.items() if min(d for d, _ in pairs) > beyond}
+        for q, hits in hits_per_query.items()
+    } if beyond >= 0 else hits_per_query
+    all_ids = {h for hits in hits_per_query.values() for h in hits}
+    if not all_ids:
+        return {}, []
+    with readers() as session, session.begin():
+        rows = session.execute(
+            select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.case_id, Case.status)
+            .join(Case, Case.id == BankHash.case_id)
+            .where(BankHash.id.in_(all_ids), BankHash.status == "active")
+        ).all()
+    live = {r.id: r for r in rows}
+    out: dict[int, list[MatchOut]] = {}
+    events: list[dict] = []
+    per_signal: dict[str, int] = defaultdict(int)
+    refs = {q.index: q.content_ref for q in queries}
+    for query_index, hits in hits_per_query.items():
+        matches = []
+        accepted: list[tuple[int, int, object]] = []
+        for hash_id, pairs in hits.items():
+            row = live.get(hash_id)
+            if row is None:
+                continue
+            within = [d for d, primary in pairs if d <= pair_limit(row.signal, primary, row.variant, pdq_radius)]
+            if within:
+                accepted.append((min(within), hash_id, row))
+        for distance, hash_id, row in sorted(accepted, key=lambda t: (t[0], t[1])):
+            matches.append(
+                MatchOut(
+                    hash_id=hash_id,
+                    signal=row.signal,
+                    distance=distance,
+                    variant=row.variant,
+                    case_status=row.status,
+                    confidence="high" if distance <= get_signal(row.signal).threshold else "review",
+                )
+            )
+            per_signal[row.signal] += 1
+            events.append(
+                {
+                    "platform_id": caller.platform_id,
+                    "hash_id": hash_id,
+                    "case_id": row.case_id,
+                    "signal": row.signal,
+                    "distance": distance,
+                    "query_kind": query_kind,
+                    "content_ref": refs[query_index],
+                }
+            )
+        if matches:
+            out[query_index] = matches
+    for signal, count in per_signal.items():
+        metrics.MATCHES.labels(signal).inc(count)
+    return out, events
+
+
+def record(sessions: sessionmaker[Session], events: list[dict]) -> None:
+    """Match events are committed before the platform gets its answer (the review queue must not miss one):
+    one multi-row INSERT in one transaction, however many matches the request had."""
+    if events:
+        with transaction(sessions) as session:
+            session.execute(insert(MatchEvent), events)
+
+
