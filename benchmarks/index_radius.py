@@ -24,11 +24,13 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=2000, help="queries in the batched run")
     p.add_argument("--groups", action="store_true", help="also 8-code groups (dihedral-sized)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--paths", nargs="+", default=["compiled", "numpy"], choices=["compiled", "numpy"],
+                   help="candidate/verify paths, measured alternately at each radius (same machine state)")
     args = p.parse_args()
 
     import faiss
 
-    from matcher.index import HashIndex, hash_index
+    from matcher.index import HashIndex, hash_index, kernel
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -42,34 +44,35 @@ def main() -> None:
     index.add(np.arange(args.n, dtype=np.int64), codes)
     print(f"build {time.perf_counter() - t:.2f} s; layout {index._state.tables.layout.lengths}")
     queries = rng.integers(0, 256, (max(args.single, args.batch), 32), dtype=np.uint8)
+    kernel.warm_up()
     for r in args.radius:
         plan = index._state.tables.plan(r)
         print(f"radius {r}: probe radii {plan.radii if plan else 'scan'}, probes {len(plan.masks) if plan else 0}")
-        index.search(queries[:5], r)  # warm
-        times = []
-        for q in queries[: args.single]:
-            t = time.perf_counter()
-            index.search(q[None], r)
-            times.append(time.perf_counter() - t)
-        times = np.array(times) * 1e3
-        dt = float("inf")
-        for _ in range(2):  # best of two: the machine is shared and noisy
+        for path in args.paths * 2:  # each path twice, alternating: the machine is shared and noisy
+            kernel.USE_KERNEL = path == "compiled"
+            index.search(queries[:5], r)  # warm
+            times = []
+            for q in queries[: args.single]:
+                t = time.perf_counter()
+                index.search(q[None], r)
+                times.append(time.perf_counter() - t)
+            times = np.array(times) * 1e3
             t = time.perf_counter()
             index.search(queries[: args.batch], r)
-            dt = min(dt, time.perf_counter() - t)
-        line = (f"  single: median {np.median(times):.3f} ms p99 {np.percentile(times, 99):.3f} ms; "
-                f"batched ({args.threads} thr): {args.batch / dt:,.0f} q/s")
-        if args.groups:
-            g = queries[: 8 * 100].reshape(100, 8, 32)
-            t = time.perf_counter()
-            for i in range(100):
-                index.search(g[i : i + 1], r)
-            gs = (time.perf_counter() - t) / 100 * 1e3
-            t = time.perf_counter()
-            index.search(g, r)
-            gb = 100 / (time.perf_counter() - t)
-            line += f"; group of 8: {gs:.3f} ms single, {gb:,.0f} groups/s batched"
-        print(line, flush=True)
+            dt = time.perf_counter() - t
+            line = (f"  {path:8s} single: median {np.median(times):.3f} ms p99 {np.percentile(times, 99):.3f} ms; "
+                    f"batched ({args.threads} thr): {args.batch / dt:,.0f} q/s")
+            if args.groups:
+                g = queries[: 8 * 100].reshape(100, 8, 32)
+                t = time.perf_counter()
+                for i in range(100):
+                    index.search(g[i : i + 1], r)
+                gs = (time.perf_counter() - t) / 100 * 1e3
+                t = time.perf_counter()
+                index.search(g, r)
+                gb = 100 / (time.perf_counter() - t)
+                line += f"; group of 8: {gs:.3f} ms single, {gb:,.0f} groups/s batched"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

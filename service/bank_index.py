@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.groups import DEFAULT_STRATEGY
-from matcher.index import HashIndex
+from matcher.index import HashIndex, kernel
 from matcher.signals import get_signal
 
 from .bank import changes
@@ -71,6 +71,7 @@ class BankIndex:
     def start(self) -> None:
         """Load (snapshot or rebuild), catch up, then follow the log in the background."""
         started = time.monotonic()
+        kernel.warm_up()
         self.loaded_from = "snapshot"
         if not self._load_snapshot():
             self.loaded_from = "database"

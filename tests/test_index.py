@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from matcher.errors import IndexFormatError, MatcherError
-from matcher.index import HashIndex
+from matcher.index import HashIndex, kernel
 from matcher.index.persistence import read_arrays, write_arrays
 
 RNG_SEED = 20240531
@@ -55,6 +55,26 @@ def planted_bank(n: int, nbytes: int, distances: list[int], rng: np.random.Gener
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(RNG_SEED)
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def search_path(request, monkeypatch) -> str:
+    """Every test runs on both candidate/verify paths: the compiled kernel (the default) and numpy."""
+    monkeypatch.setattr(kernel, "USE_KERNEL", request.param == "compiled")
+    return request.param
+
+
+def test_kernel_overflowing_its_buffers_still_returns_everything(rng):
+    """More matches than the output buffers, and more candidates than the scratch list: both regrow."""
+    base = rng.integers(0, 256, 32, dtype=np.uint8)
+    codes = np.stack([flip_bits(base, int(d), rng) for d in rng.integers(0, 20, 3000)])
+    index = HashIndex(256, tuned_threshold=31, tail_limit=500, background_merges=False)
+    index.add(np.arange(len(codes), dtype=np.int64), codes)
+    index.compact()
+    assert index._state.tables is not None and index._state.tables.plan(31) is not None
+    bank = dict(enumerate(codes))
+    assert_exact(index, bank, base[None], 31)  # ~3000 matches for one query, all in few buckets
+    assert_exact(index, bank, codes[:5], 40)
 
 
 # tail_limit=10**9: everything in the FAISS flat tail; 500: substring tables plus a tail.

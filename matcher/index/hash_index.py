@@ -40,6 +40,7 @@ from typing import NamedTuple
 import faiss
 import numpy as np
 
+from matcher.index import kernel
 from matcher.index.layout import plan_layout
 from matcher.index.scratch import scratch
 from matcher.index.tables import SubstringTables
@@ -233,6 +234,8 @@ class HashIndex:
             plan = st.tables.plan(threshold)
             if plan is None:
                 parts.append(_scan(st.words, st.n_indexed, qwords, threshold))
+            elif kernel.USE_KERNEL:
+                parts.append(kernel.search_tables(st.tables, plan, st.words, qwords, threshold))
             else:
                 query_of, rows = st.tables.candidates(qwords, plan)
                 parts.append(_verify(st.words, qwords, query_of, rows, threshold))
