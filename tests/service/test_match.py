@@ -77,7 +77,7 @@ def test_pdq_matches_between_31_and_the_group_threshold_are_flagged_for_review(c
 
 def _events(app) -> list[tuple[str | None, int]]:
     with app.state.readers() as session:
-        return sorted(session.execute(select(MatchEvent.content_ref, MatchEvent.distance)).tuples().all())
+        return sorted(tuple(row) for row in session.execute(select(MatchEvent.content_ref, MatchEvent.distance)))
 
 
 def test_by_default_the_review_band_reaches_the_review_queue_after_the_answer(client, platform):

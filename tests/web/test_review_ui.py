@@ -5,6 +5,8 @@
   on coming back), decides with a reason by shortcut, and escalates two items in bulk;
 - the preview is loaded by the browser from the platform's own server (a local one serving a
   generated PNG), never through the service;
+- the "remove" decision made in the UI reaches the platform's takedown webhook (a local
+  receiver), signed with the platform's secret;
 - one platform's moderator cannot see nor decide another platform's item, by URL or by a
   hand-made form post;
 - the suspension rule through two platforms' moderators, and the hotline reinstating the hash.
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +29,10 @@ from service.auth import moderators
 from service.db.engine import transaction
 from service.db.models import BankHash, MatchEvent, ReviewDecision
 
-from ..service.helpers import catch_up, create_platform, flip_bits, image_item, random_pdq
+from service.webhooks import signing
+
+from ..service.helpers import catch_up, create_platform, eventually, flip_bits, image_item, random_pdq
+from ..service.webhook_receiver import Receiver
 
 PASSWORD = "review ui test password"
 BLURRED = "blur(24px) grayscale(1)"
@@ -71,6 +77,19 @@ class PreviewServer:
 def previews():
     with PreviewServer() as server:
         yield server
+
+
+@pytest.fixture
+def receiver(live_server):
+    """The platform's takedown endpoint, on this machine (the service refuses private targets unless allowed)."""
+    settings = live_server.app.state.settings
+    allowed, settings.webhook_allow_private_targets = settings.webhook_allow_private_targets, True
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+        settings.webhook_allow_private_targets = allowed
 
 
 class World:
@@ -135,10 +154,14 @@ def _refs(page) -> list[str]:
     return page.locator("#queue a.open").all_inner_texts()
 
 
-def test_moderator_filters_reveals_decides_and_bulk_escalates(browser, live_server, previews, artifacts):
+def test_moderator_filters_reveals_decides_and_bulk_escalates(browser, live_server, previews, receiver, artifacts):
     from playwright.sync_api import expect
 
     world = World(live_server)
+    hook = world.http.put("/v1/platform/webhook", json={"url": receiver.url},
+                          headers={"Authorization": f"Bearer {world.keys[world.alpha]}"})
+    assert hook.status_code == 201, hook.text
+    secret = hook.json()["secret"]
     code, _ = world.bank()
     near = world.upload(world.alpha, code, "a/near", 0, f"{previews.url}/near.png")
     mid = world.upload(world.alpha, code, "a/mid", 8, f"{previews.url}/mid.png")
@@ -192,6 +215,13 @@ def test_moderator_filters_reveals_decides_and_bulk_escalates(browser, live_serv
             ann_id = moderators.by_name(session, world.ann).id
         assert (decision.decision, decision.reason, decision.decided_by) == (
             "ncii_remove", "matches the reported photo", f"moderator:{ann_id}")
+        # The removal reaches alpha's takedown endpoint, signed with alpha's secret; the reason stays here.
+        assert eventually(lambda: receiver.count() >= 1, within=30), "no webhook delivery"
+        headers, body = receiver.requests[0]
+        assert signing.verify(secret, headers, body) and not signing.verify(secret + "x", headers, body)
+        payload = json.loads(body)
+        assert (payload["match_event_id"], payload["content_ref"]) == (near, "a/near")
+        assert "matches the reported photo" not in body.decode()
 
         # Bulk: tick the two remaining items with x, escalate them with one reason.
         page.goto(world.server.url + "/review/")
