@@ -19,8 +19,8 @@ from matcher.cli import app
 
 from .auth import api_keys
 from .bank import audit
-from .db.engine import make_engine, make_sessionmaker, transaction
-from .db.migrate import current_revision, upgrade
+from .db.engine import make_engine, transaction
+from .db.migrate import current_revision, migrated_sessions, upgrade
 from .db.models import Platform
 from .settings import Settings
 from . import victim_cli  # noqa: F401  (registers ncii submit, status, withdraw)
@@ -35,12 +35,6 @@ app.add_typer(platform_app, name="platform")
 
 console = Console()
 err = Console(stderr=True)
-
-
-def _sessions(settings: Settings):
-    engine = make_engine(settings)
-    upgrade(engine)
-    return make_sessionmaker(engine)
 
 
 @app.command()
@@ -106,7 +100,7 @@ def platform_create(
     """Register a platform and print its API key (shown once, stored hashed)."""
     chosen = tuple(s for s in scopes.replace(",", " ").split() if s)
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         if session.scalar(select(Platform).where(Platform.name == name)) is not None:
             err.print(f"[red]a platform named {name!r} exists already[/]")
             raise typer.Exit(1)
@@ -128,7 +122,7 @@ def platform_create(
 def platform_list() -> None:
     """Platforms, their status and key ids (never the keys)."""
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         table = Table("id", "name", "status", "keys (id: scopes)", "created")
         for platform in session.scalars(select(Platform).order_by(Platform.id)):
             keys = ", ".join(
@@ -138,15 +132,20 @@ def platform_list() -> None:
     console.print(table)
 
 
+def _platform_named(session, name: str) -> Platform:
+    platform = session.scalar(select(Platform).where(Platform.name == name))
+    if platform is None:
+        err.print(f"[red]no platform named {name!r}[/]")
+        raise typer.Exit(1)
+    return platform
+
+
 @platform_app.command("revoke")
 def platform_revoke(name: Annotated[str, typer.Argument(help="The platform's name.")]) -> None:
     """Revoke a platform and all its keys (running workers stop accepting them within NCII_API_KEY_CACHE_SECONDS)."""
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
-        platform = session.scalar(select(Platform).where(Platform.name == name))
-        if platform is None:
-            err.print(f"[red]no platform named {name!r}[/]")
-            raise typer.Exit(1)
+    with transaction(migrated_sessions(settings)) as session:
+        platform = _platform_named(session, name)
         count = api_keys.revoke_platform(session, platform)
         audit.record(session, "admin", os.environ.get("USER"), "platform.revoked", subject_type="platform",
                      subject_id=platform.id, keys_revoked=count)
@@ -164,11 +163,8 @@ def platform_webhook(
     from .webhooks import endpoints, targets
 
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
-        platform = session.scalar(select(Platform).where(Platform.name == name))
-        if platform is None:
-            err.print(f"[red]no platform named {name!r}[/]")
-            raise typer.Exit(1)
+    with transaction(migrated_sessions(settings)) as session:
+        platform = _platform_named(session, name)
         if url is None and enable is None and not rotate_secret:
             endpoint = endpoints.get(session, platform.id)
             if endpoint is None:

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from matcher.cli import app
 
 from .auth import moderators
-from .db.engine import make_engine, make_sessionmaker, transaction
-from .db.migrate import upgrade
+from .db.engine import transaction
+from .db.migrate import migrated_sessions
 from .db.models import Moderator, Platform
 from .settings import Settings
 
@@ -30,12 +30,6 @@ app.add_typer(moderator_app, name="moderator")
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _sessions(settings: Settings):
-    engine = make_engine(settings)
-    upgrade(engine)
-    return make_sessionmaker(engine)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -72,7 +66,7 @@ def moderator_create(
     password, generated = _password(prompt, password_stdin)
     settings = Settings()
     try:
-        with transaction(_sessions(settings)) as session:
+        with transaction(migrated_sessions(settings)) as session:
             moderator = moderators.create(session, settings, name, password, platform=platform,
                                           actor=os.environ.get("USER"))
             role, moderator_id = moderator.role, moderator.id
@@ -88,7 +82,7 @@ def moderator_create(
 def moderator_list() -> None:
     """Accounts, roles, platforms and status (never passwords)."""
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         table = Table("id", "name", "role", "platform", "status", "failed logins", "created")
         rows = session.execute(
             select(Moderator, Platform.name).outerjoin(Platform, Platform.id == Moderator.platform_id).order_by(Moderator.id)
@@ -110,7 +104,7 @@ def _named(session, name: str) -> Moderator:
 def moderator_disable(name: Annotated[str, typer.Argument(help="Login name.")]) -> None:
     """Disable an account: it cannot log in, and its open sessions end at once."""
     settings = Settings()
-    with transaction(_sessions(settings)) as session:
+    with transaction(migrated_sessions(settings)) as session:
         ended = moderators.disable(session, _named(session, name), actor=os.environ.get("USER"))
     err.print(f"moderator {name!r} disabled ({ended} session(s) ended)")
 
@@ -125,7 +119,7 @@ def moderator_reset_password(
     password, generated = _password(prompt, password_stdin)
     settings = Settings()
     try:
-        with transaction(_sessions(settings)) as session:
+        with transaction(migrated_sessions(settings)) as session:
             moderators.reset_password(session, settings, _named(session, name), password, actor=os.environ.get("USER"))
     except moderators.AccountError as error:
         _fail(str(error))

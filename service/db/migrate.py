@@ -7,6 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -35,3 +38,13 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrated_sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the configured database, migrated first: what each admin command (``ncii platform``,
+    ``ncii moderator``, ...) opens, so it works on a fresh data folder too."""
+    from .engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings)
+    upgrade(engine)
+    return make_sessionmaker(engine)
