@@ -29,6 +29,7 @@ from ..db.models import (
     REVIEW_STATUS_AFTER,
     BankHash,
     Case,
+    ExchangeFeedback,
     HashReputation,
     MatchEvent,
     ReviewDecision,
@@ -297,8 +298,8 @@ def _groups(session: Session, where: list, page: list[tuple[int, int, str | None
         .order_by(MatchEvent.id)
     ).all()
 
-    # Per hash, per platform: decision counts; and who said "not NCII". An event's "other
-    # platforms" are every platform but its own.
+    # Per hash, per platform: decision counts (review decisions and exchange feedback); and who
+    # said "not NCII". An event's "other platforms" are every platform but its own.
     hash_ids = {row[0].hash_id for row in rows}
     counts: dict[int, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: {d: 0 for d in DECISIONS}))
     if hash_ids:
@@ -308,6 +309,15 @@ def _groups(session: Session, where: list, page: list[tuple[int, int, str | None
             .group_by(ReviewDecision.hash_id, ReviewDecision.platform_id, ReviewDecision.decision)
         ).all():
             counts[hash_id][platform_id][decision] = n
+        # A platform's current exchange feedback counts as one verdict of the same kind
+        # ("blocked" as NCII, "not blocked" as not NCII), as in the reputation.
+        for hash_id, platform_id, verdict in session.execute(
+            select(ExchangeFeedback.hash_id, ExchangeFeedback.platform_id, ExchangeFeedback.verdict)
+            .where(ExchangeFeedback.hash_id.in_(hash_ids))
+        ).all():
+            decision = reputation.FEEDBACK_COUNTS_AS.get(verdict)
+            if decision is not None:
+                counts[hash_id][platform_id][decision] += 1
 
     def others(hash_id: int, own: int) -> dict[str, int]:
         out = {d: 0 for d in DECISIONS}

@@ -369,3 +369,20 @@ def test_ncii_platform_create_issues_exchange_scopes(client, settings, database_
     record = _bank_hash(client, headers)
     assert _say(client, headers, record, "blocked").status_code == 200
     assert client.post("/v1/match", json={"queries": []}, headers=headers).status_code == 403
+
+
+def test_the_review_queue_shows_other_platforms_exchange_feedback(client, reader):
+    """A reviewer sees what other platforms said about the hash through the exchange, not only in reviews."""
+    reviewer = {"Authorization": f"Bearer {create_platform(client.app, 'reviewer', ('match', 'review'))}"}
+    other, third = _giver(client, "other"), _giver(client, "third")
+    record = _bank_hash(client, reader)
+    catch_up(client.app)
+    assert match(client, reviewer, pdq_query(record["hash"])).json()["results"][0]["matches"]
+    assert _say(client, other, record, "not_blocked").status_code == 200
+    assert _say(client, third, record, "blocked").status_code == 200
+    queue = client.get("/v1/review/queue", headers=reviewer).json()
+    seen = queue["groups"][0]["matches"][0]["other_platforms"]
+    assert (seen["not_ncii"], seen["ncii_remove"], seen["not_ncii_platforms"]) == (1, 1, 1)
+    assert _say(client, third, record, "pending_review").status_code == 200  # replaces "blocked"
+    seen = client.get("/v1/review/queue", headers=reviewer).json()["groups"][0]["matches"][0]["other_platforms"]
+    assert (seen["not_ncii"], seen["ncii_remove"]) == (1, 0)
