@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from .auth import api_keys
-from .auth.passwords import verify_secret
+from .auth.passwords import lock_seconds, verify_secret
 from .bank import audit
 from .bank.case_numbers import normalise_case_number, normalise_pin
 from .bank_index import BankIndex
@@ -109,9 +109,11 @@ def open_case(
             return case
         if case is not None:
             case.failed_pin_attempts += 1
-            over = case.failed_pin_attempts - settings.pin_max_attempts
-            if over >= 0:
-                seconds = min(settings.pin_lock_seconds * (2**over), settings.pin_lock_max_seconds)
+            seconds = lock_seconds(
+                case.failed_pin_attempts, settings.pin_max_attempts, settings.pin_lock_seconds,
+                settings.pin_lock_max_seconds,
+            )
+            if seconds is not None:
                 case.locked_until = now + timedelta(seconds=seconds)
                 audit.record(session, "system", None, "case.locked", subject_type="case", subject_id=case.number,
                              failed_attempts=case.failed_pin_attempts, seconds=seconds)

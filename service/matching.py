@@ -62,10 +62,12 @@ def pair_limit(signal: str, query_primary: bool, bank_variant: str, pdq_radius: 
 Hits = dict[int, dict[int, list[tuple[int, bool]]]]
 
 
-def find(queries: list[Query], index: BankIndex, pdq_radius: int) -> Hits:
+def find(queries: list[Query], index: BankIndex, pdq_radius: int, *, codes_per_search: int | None = None) -> Hits:
     """The index's candidates: per query index, per bank hash id, (distance, query code primary?) pairs.
 
-    One index search per signal for all the request's codes (a batch of 100 is one search).
+    One index search per signal for all the request's codes (a batch of 100 is one search),
+    or searches of at most ``codes_per_search`` codes (the review band keeps each search on
+    its own thread that way).
     """
     # Every code of every query is searched at its signal's widest radius; each hit
     # keeps the distance and whether the query code was primary, to apply the
@@ -76,12 +78,14 @@ def find(queries: list[Query], index: BankIndex, pdq_radius: int) -> Hits:
         for member in range(q.codes.shape[0]):
             by_signal[q.signal].append((q, member))
     for signal, members in by_signal.items():
-        codes = np.stack([q.codes[m] for q, m in members])
         radius = pdq_radius if signal == "pdq" else get_signal(signal).threshold
-        found = index.search(signal, codes, radius)
-        for (q, m), hits in zip(members, found):
-            for hit in hits:
-                hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))
+        step = codes_per_search or len(members)
+        for start in range(0, len(members), step):
+            part = members[start : start + step]
+            found = index.search(signal, np.stack([q.codes[m] for q, m in part]), radius)
+            for (q, m), hits in zip(part, found):
+                for hit in hits:
+                    hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))
     return hits_per_query
 
 

@@ -28,7 +28,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import matching, metrics
@@ -86,10 +85,6 @@ class ReviewBand:
             self._changed.notify()
         metrics.REVIEW_BAND_CODES.labels("queued").inc(codes)
         return True
-
-    @property
-    def backlog(self) -> int:
-        return self._backlog
 
     def wait_idle(self, timeout: float) -> bool:
         """True once nothing is queued or being searched (tests, and a graceful shutdown)."""
@@ -149,16 +144,9 @@ class ReviewBand:
     def _search(self, job: _Job) -> None:
         cap = self._settings.pdq_match_threshold
         wide, fast = matching.wide_radius(cap), matching.fast_radius(cap)
-        hits: matching.Hits = {}
-        members = [(q, m) for q in job.queries for m in range(q.codes.shape[0])]
-        for start in range(0, len(members), BATCH_CODES):
-            part = members[start : start + BATCH_CODES]
-            codes = np.stack([q.codes[m] for q, m in part])
-            for (q, m), found in zip(part, self._index.search("pdq", codes, wide)):
-                # Every hit, the near ones included: a bank hash the answer already reported
-                # (nearest distance <= fast) is dropped by ``beyond`` below, not recorded twice.
-                for hit in found:
-                    hits.setdefault(q.index, {}).setdefault(hit.hash_id, []).append((hit.distance, q.primary[m]))
+        # Every hit, the near ones included: a bank hash the answer already reported
+        # (nearest distance <= fast) is dropped by ``beyond`` below, not recorded twice.
+        hits = matching.find(job.queries, self._index, wide, codes_per_search=BATCH_CODES)
         if not hits:
             return
         _, events = matching.resolve(

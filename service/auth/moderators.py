@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..db.models import Moderator, ModeratorSession, Platform
 from ..settings import Settings
 from ..bank import audit
-from .passwords import hash_secret, verify_secret
+from .passwords import hash_secret, lock_seconds, verify_secret
 
 NAME_MAX_CHARS = 64
 PASSWORD_MIN_CHARS = 12
@@ -163,9 +163,13 @@ def authenticate(session: Session, settings: Settings, name: str, password: str)
             moderator.failed_logins, moderator.locked_until = 0, None
         return moderator
     moderator.failed_logins += 1
-    over = moderator.failed_logins - settings.moderator_max_attempts
-    if over >= 0:
-        seconds = min(settings.moderator_lock_seconds * (2**over), settings.moderator_lock_max_seconds)
+    seconds = lock_seconds(
+        moderator.failed_logins,
+        settings.moderator_max_attempts,
+        settings.moderator_lock_seconds,
+        settings.moderator_lock_max_seconds,
+    )
+    if seconds is not None:
         moderator.locked_until = now + timedelta(seconds=seconds)
         audit.record(session, "system", None, "moderator.locked", subject_type="moderator", subject_id=moderator.id,
                      failed_logins=moderator.failed_logins, seconds=seconds)

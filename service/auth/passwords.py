@@ -41,3 +41,11 @@ def verify_secret(settings: Settings, stored_hash: str | None, secret: str) -> b
     except (VerificationError, InvalidHashError):
         return False
     return bool(ok and stored_hash is not None)
+
+
+def lock_seconds(failures: int, allowed: int, first_seconds: float, max_seconds: float) -> float | None:
+    """How long to lock after ``failures`` wrong secrets in a row: not at all until ``allowed``
+    are used up, then ``first_seconds``, doubling with each further failure up to ``max_seconds``.
+    Case PINs and moderator passwords share it, so both slow guessing the same way."""
+    over = failures - allowed
+    return None if over < 0 else min(first_seconds * (2**over), max_seconds)
