@@ -74,5 +74,7 @@ class Hash:
         try:
             code = bytes.fromhex(cleaned)
         except ValueError:
-            raise HashFormatError(f"a {signal} hash may only contain 0-9 and a-f") from None
+            code = b""
+        if len(code) != bits // 8:  # fromhex also skips whitespace between digit pairs
+            raise HashFormatError(f"a {signal} hash may only contain 0-9 and a-f")
         return cls(signal=signal, code=code, quality=quality)

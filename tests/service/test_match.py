@@ -421,3 +421,39 @@ def test_a_deployment_can_cap_the_pdq_threshold(client, platform):
         assert results["review_band"] == "off"  # nothing lies beyond the cap
     finally:
         client.app.state.settings.pdq_match_threshold = None
+
+
+def test_batch_with_whitespace_inside_a_hash_is_refused_per_query(client, platform):
+    """The batch's one-call hex parse must not accept what the per-hash parse refuses
+    (``bytes.fromhex`` skips whitespace between digit pairs)."""
+    good = random_pdq()
+    spaced = good[:2] + " " + good[2:63]  # 64 characters, 63 digits
+    queries = [pdq_query(good, "a"), pdq_query(spaced, "b"), pdq_query(good.upper(), "c")]
+    response = client.post("/v1/match", headers=platform, json={"queries": queries})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["checked", "invalid", "checked"]
+    assert results[1]["code"] == "hash_malformed" and results[1]["matches"] == []
+    assert [r["content_ref"] for r in results] == ["a", "b", "c"]
+
+
+def test_a_large_batch_answers_each_query_in_order_with_its_own_matches(client, platform):
+    """A batch of well-formed hashes takes the one-call parse and the thread hop (over ``INLINE_CODES``):
+    each query still gets its own matches, in order, in upper or lower case."""
+    stored = [random_pdq() for _ in range(3)]
+    for code in stored:
+        submit(client, image_item(code))
+    catch_up(client.app)
+    queries = [pdq_query(random_pdq(), f"miss-{i}") for i in range(40)]
+    queries[5] = pdq_query(flip_bits(stored[0], 3).upper(), "hit-0")
+    queries[30] = pdq_query(flip_bits(stored[2], 10), "hit-2")
+    queries[31] = pdq_query(stored[1], "hit-1", quality=100)
+    queries[32] = pdq_query(stored[1], "too-plain", quality=10)
+    answer = client.post("/v1/match", headers=platform, json={"queries": queries, "review_band": "off"}).json()
+    results = answer["results"]
+    assert [r["index"] for r in results] == list(range(40))
+    assert [r["content_ref"] for r in results] == [q["content_ref"] for q in queries]
+    distances = {i: [m["distance"] for m in r["matches"]] for i, r in enumerate(results) if r["matches"]}
+    assert distances == {5: [3], 30: [10], 31: [0]}
+    assert results[32]["status"] == "skipped" and results[32]["code"] == "quality_too_low"
+    assert all(set(r) == {"index", "content_ref", "status", "code", "reason", "matches"} for r in results)
