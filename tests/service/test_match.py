@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
 import time
 
@@ -18,6 +19,7 @@ from .helpers import (
     catch_up,
     count,
     create_platform,
+    eventually,
     file_item,
     flip_bits,
     image_item,
@@ -96,6 +98,17 @@ def test_by_default_the_review_band_reaches_the_review_queue_after_the_answer(cl
     assert [[m["distance"] for m in r["matches"]] for r in answer["results"]] == [[0], [31], [], [], []]
     assert client.app.state.review_band.wait_idle(timeout=30)
     assert _events(client.app) == sorted([("upload-0", 0), ("upload-31", 31), ("upload-32", 32), (f"upload-{wide}", wide)])
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a Linux feature")
+def test_the_review_band_thread_runs_at_the_lowest_cpu_priority(client):
+    """The answers come first: under load the band gets only the CPU they leave (nice 19),
+    while the request path keeps the process's own priority."""
+    band_thread = client.app.state.review_band._thread
+    assert band_thread is not None and band_thread.is_alive()
+    assert client.app.state.review_band.wait_idle(timeout=30)  # the thread has started its loop
+    assert eventually(lambda: os.getpriority(os.PRIO_PROCESS, band_thread.native_id) == 19, within=10)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_the_review_band_can_be_switched_off_and_is_dropped_when_its_backlog_is_full(client, platform):
