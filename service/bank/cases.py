@@ -180,9 +180,18 @@ def withdraw_case(session: Session, case: Case) -> int:
     if case.status == "withdrawn":
         return 0
     now = datetime.now(timezone.utc)
-    active = session.execute(
-        select(BankHash.id, BankHash.signal).where(BankHash.case_id == case.id, BankHash.status == "active")
-    ).all()
+    # Row-lock the case's hashes in id order before the UPDATE (PostgreSQL): exchange feedback
+    # and review decisions lock hashes in id order too, while the UPDATE alone would lock them
+    # in whatever order it scans them, and two writers taking the same rows in different
+    # orders can deadlock (one of them would get a 500 and have to retry).
+    owned = (
+        select(BankHash.id, BankHash.signal, BankHash.status)
+        .where(BankHash.case_id == case.id, BankHash.status.in_(("active", "suspended")))
+        .order_by(BankHash.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        owned = owned.with_for_update()
+    active = [(h.id, h.signal) for h in session.execute(owned) if h.status == "active"]
     session.execute(
         update(BankHash).where(BankHash.case_id == case.id, BankHash.status.in_(("active", "suspended"))).values(
             status="withdrawn"
