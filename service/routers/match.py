@@ -31,6 +31,7 @@ from ..bank_index import BankIndex
 from ..deps import get_index, get_settings, platform_with
 from ..errors import ApiError
 from ..review_band import ReviewBand
+from ..preview_urls import PreviewUrl
 from ..schemas import MatchRequest, MatchResponse, QueryResult, ReviewBandMode
 from ..settings import Settings
 
@@ -203,6 +204,9 @@ async def match_image(
     file: UploadFile = File(description="The upload to check. Hashed in memory and discarded."),
     content_ref: str | None = Form(None, max_length=256),
     review_band: ReviewBandMode | None = Form(None, description="As in /v1/match."),
+    preview_url: PreviewUrl | None = Form(
+        None, description="As in /v1/match: the platform's link to the upload, for its moderators (never fetched)."
+    ),
     caller: Caller = Depends(platform_with("match")),
     index: BankIndex = Depends(get_index),
     settings: Settings = Depends(get_settings),
@@ -222,13 +226,15 @@ async def match_image(
     if result.error is not None:
         status = 413 if result.error.code == "image_too_large" else 422
         raise ApiError(status, result.error.code, str(result.error))
-    queries = [matching.Query(0, "md5", result.hashes["md5"].to_array()[None, :], content_ref)]
+    queries = [matching.Query(0, "md5", result.hashes["md5"].to_array()[None, :], content_ref, preview_url=preview_url)]
     checked = QueryResult(index=0, content_ref=content_ref, status="checked")
     if result.kind == "image":
         pdq = result.hashes["pdq"]
         if get_signal("pdq").usable(pdq) and len(result.group):
             group = result.group
-            queries.append(matching.Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary)))
+            queries.append(
+                matching.Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary), preview_url)
+            )
         else:
             checked.code = "quality_too_low"
             checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"

@@ -304,8 +304,8 @@ def test_match_image_hashes_in_memory_and_matches(client, platform):
     submit(client, image_item(str(pdq), quality=pdq.quality))
     catch_up(client.app)
     response = client.post(
-        "/v1/match/image", files={"file": ("whatever.jpg", JPEG, "image/jpeg")}, data={"content_ref": "post-77"},
-        headers=platform,
+        "/v1/match/image", files={"file": ("whatever.jpg", JPEG, "image/jpeg")},
+        data={"content_ref": "post-77", "preview_url": "https://cdn.example/p/77.jpg"}, headers=platform,
     )
     assert response.status_code == 200, response.text
     result = response.json()["results"][0]
@@ -318,8 +318,16 @@ def test_match_image_hashes_in_memory_and_matches(client, platform):
     assert again.json()["results"][0]["matches"]
     with client.app.state.sessions() as session:
         events = session.scalars(select(MatchEvent)).all()
-        assert [(e.query_kind, e.content_ref) for e in events] == [("image", "post-77"), ("image", None)]
+        assert [(e.query_kind, e.content_ref, e.preview_url) for e in events] == [
+            ("image", "post-77", "https://cdn.example/p/77.jpg"), ("image", None, None)
+        ]
     assert count(client.app, AuditEntry) == 1  # the case; a match is an event, not a state change
+    refused = client.post(
+        "/v1/match/image", files={"file": ("c.jpg", JPEG, "image/jpeg")}, data={"preview_url": "javascript:alert(1)"},
+        headers=platform,
+    )
+    assert refused.status_code == 422 and _error_code(refused) == "request_invalid"
+    assert "preview_url" in str(refused.json()["error"]["details"])
 
 
 def test_match_image_exact_md5_for_any_file(client, platform):
