@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -55,8 +55,15 @@ def _utc(moment: datetime) -> datetime:
 
 
 def start(session: Session, settings: Settings, moderator: Moderator) -> str:
-    """Open a session for ``moderator`` (already authenticated); returns the cookie's token."""
+    """Open a session for ``moderator`` (already authenticated); returns the cookie's token.
+
+    Rows past their absolute limit are deleted here: no such session can be used again
+    (``resolve`` refuses it), logins and logouts are in the audit log, and a login is
+    rare enough that doing it then costs nothing, so the table holds at most about a
+    working day of sessions without a separate clean-up job.
+    """
     now = datetime.now(timezone.utc)
+    session.execute(delete(ModeratorSession).where(ModeratorSession.expires_at < now))
     token = secrets.token_urlsafe(32)
     session.add(
         ModeratorSession(

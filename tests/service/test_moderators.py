@@ -220,6 +220,22 @@ def test_session_cookie_storage_expiry_and_logout(client):
     assert other.http.get("/v1/moderators/me").status_code == 401
 
 
+def test_a_login_deletes_sessions_past_their_absolute_limit(client):
+    _account(client.app, "hot")
+    old, live = Browserish(client.app, "hot"), Browserish(client.app, "hot")
+    now = datetime.now(timezone.utc)
+    with transaction(client.app.state.sessions) as session:
+        rows = session.scalars(select(ModeratorSession).order_by(ModeratorSession.id)).all()
+        assert len(rows) == 2
+        rows[0].expires_at = now - timedelta(seconds=1)  # old's session, past its 10 hours
+        rows[1].ended_at = now  # live's: logged out, but within its limit (kept until then)
+    Browserish(client.app, "hot")
+    with client.app.state.sessions() as session:
+        kept = session.scalars(select(ModeratorSession).order_by(ModeratorSession.id)).all()
+    assert [r.id for r in kept] == [rows[1].id, rows[1].id + 1]
+    assert old.http.get("/v1/moderators/me").status_code == 401
+
+
 def test_csrf_and_origin_refusals(client):
     a = _platform(client, "alpha")
     _account(client.app, "ann", "alpha")
