@@ -372,8 +372,34 @@ def baseline(codes: np.ndarray, rng: np.random.Generator, seconds: float, radii:
                 "p50_ms": round(1000 * times[len(times) // 2], 3),
                 "p99_ms": round(1000 * times[int(len(times) * 0.99)], 3),
             }
+            out[str(radius)][str(batch)]["capacity_hashes_per_s"] = capacity(index, queries, radius, seconds)
             print(f"[baseline radius={radius}] {out[str(radius)][str(batch)]}", file=sys.stderr)
     return out
+
+
+def capacity(index, queries: np.ndarray, radius: int, seconds: float) -> float:
+    """Hashes/s with one caller per core searching at once: what the server's workers together
+    could at most get from the index (one caller leaves a core idle between its searches)."""
+    import threading
+
+    callers = os.cpu_count() or 1
+    counts = [0] * callers
+    deadline = time.perf_counter() + seconds
+
+    def run(k: int) -> None:
+        i = k
+        while time.perf_counter() < deadline:
+            index.search(queries[i % len(queries)], radius)
+            counts[k] += queries.shape[1]
+            i += callers
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return round(sum(counts) / (time.perf_counter() - started), 1)
 
 
 def create_key(settings) -> str:
@@ -511,9 +537,13 @@ def markdown(report: dict) -> str:
             base = baselines.get(str(radius), {}).get(batch)
             if base is None:
                 continue
+            share = f"; {r['hashes_per_s'] / base['capacity_hashes_per_s']:.0%} of the index's capacity with " \
+                f"{report.get('cores', 2)} callers at once ({base['capacity_hashes_per_s']:,.0f} hashes/s)" \
+                if base.get("capacity_hashes_per_s") else ""
             lines.append(
                 f"- {mode}, {http['workers']} worker(s), {batch} hash(es) per request: throughput "
                 f"{base['hashes_per_s'] / r['hashes_per_s']:.1f}x lower, p50 {r['p50_ms'] / base['p50_ms']:.0f}x higher"
+                + share
             )
     lines += ["", "Issue targets (best of 1 and 2 workers in each mode):", ""]
     for mode in dict.fromkeys(h.get("mode", "sync") for h in report["http"]):
@@ -574,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         "hashes": args.hashes,
         "http_concurrency": args.concurrency,
         "driver": args.driver,
+        "cores": os.cpu_count(),
         "ready": {},
         "http": [],
     }
