@@ -157,7 +157,12 @@ def platform_webhook(
     name: Annotated[str, typer.Argument(help="The platform's name.")],
     url: Annotated[str | None, typer.Option(help="http(s) URL that receives takedowns (docs/webhooks.md).")] = None,
     enable: Annotated[bool | None, typer.Option("--enable/--disable", help="Send, or stop sending, takedowns.")] = None,
-    rotate_secret: Annotated[bool, typer.Option("--rotate-secret", help="Issue a new signing secret (the old one stops).")] = False,
+    rotate_secret: Annotated[bool, typer.Option(
+        "--rotate-secret", help="Issue a new signing secret; the previous one also signs for NCII_WEBHOOK_ROTATION_GRACE_HOURS.",
+    )] = False,
+    at_once: Annotated[bool, typer.Option(
+        "--at-once", help="The previous secret stops signing now (it leaked): with --rotate-secret, or alone.",
+    )] = False,
 ) -> None:
     """Set a platform's takedown webhook; prints its signing secret once, when it is new. No options: show it."""
     from .webhooks import endpoints, targets
@@ -165,7 +170,7 @@ def platform_webhook(
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
         platform = _platform_named(session, name)
-        if url is None and enable is None and not rotate_secret:
+        if url is None and enable is None and not rotate_secret and not at_once:
             endpoint = endpoints.get(session, platform.id)
             if endpoint is None:
                 err.print(f"platform {name!r} has no webhook")
@@ -175,7 +180,8 @@ def platform_webhook(
             return
         try:
             configured = endpoints.configure(session, settings, platform.id, url=url, enabled=enable,
-                                             rotate_secret=rotate_secret, actor=("admin", os.environ.get("USER")))
+                                             rotate_secret=rotate_secret, previous_secret_stops_now=at_once,
+                                             actor=("admin", os.environ.get("USER")))
         except targets.TargetRefused as refused:
             err.print(f"[red]{refused.message}[/] ({refused.code})")
             raise typer.Exit(2) from None
@@ -185,6 +191,8 @@ def platform_webhook(
         endpoint = configured.endpoint
         state = "enabled" if endpoint.enabled else "disabled"
     err.print(f"webhook for {name!r}: {endpoint.url} ({state}, secret version {endpoint.secret_version})")
+    if rotate_secret and endpoint.previous_secret_until is not None:
+        err.print(f"the previous secret also signs until {endpoint.previous_secret_until:%Y-%m-%d %H:%M} UTC")
     if configured.secret is not None:
         err.print("its signing secret (shown once, keep it secret):")
         print(configured.secret)

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="Allow webhook URLs that resolve to loopback, private, link-local or reserved addresses "
         "(off in production: the service would otherwise be a proxy into its own network; tests turn it on).",
     )
+    webhook_rotation_grace_hours: float = Field(
+        24.0, ge=0, le=24 * 30,
+        description="After a secret rotation, how long deliveries are also signed with the previous secret "
+        "(so a receiver can switch without refusing any); 0: the previous secret stops at once.",
+    )
     webhook_poll_seconds: float = Field(1.0, gt=0, description="How often each worker looks for due deliveries.")
     webhook_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of each network step of a delivery attempt; a whole attempt gets twice this."

@@ -421,6 +421,8 @@ class WebhookEndpoint(Base):
     secret_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # After a rotation, version - 1 still signs (beside the new one) until then: migration 0007.
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 #: A delivery's life: pending (due at ``next_attempt_at``, maybe claimed), then one of the final two.

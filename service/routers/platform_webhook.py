@@ -7,7 +7,7 @@ gets the same 404 as a missing one. The signing secret is shown once, when it is
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -28,13 +28,23 @@ DeliveryStatus = Literal["pending", "succeeded", "failed"]
 class WebhookIn(Strict):
     url: str | None = Field(None, max_length=targets.MAX_URL_CHARS, description="http(s) URL that receives takedowns.")
     enabled: bool | None = Field(None, description="false: stop sending (queued deliveries then fail as endpoint_disabled).")
-    rotate_secret: bool = Field(False, description="Issue a new signing secret; the old one stops at once.")
+    rotate_secret: bool = Field(
+        False, description="Issue a new signing secret. Deliveries carry a signature with the previous one too, "
+        "for the deployment's grace period (24 h by default), so the receiver can switch without refusing any.",
+    )
+    previous_secret_stops_now: bool = Field(
+        False, description="The previous secret stops signing at once (it leaked): with rotate_secret, or alone "
+        "to end a grace period early.",
+    )
 
 
 class WebhookOut(BaseModel):
     url: str
     enabled: bool
     secret_version: int
+    previous_secret_valid_until: datetime | None = Field(
+        None, description="Until then, deliveries are also signed with secret version - 1 (after a rotation)."
+    )
     created_at: datetime
     updated_at: datetime
     secret: str | None = Field(None, description="Only when new (first configuration, rotation): shown once.")
@@ -79,10 +89,16 @@ def _webhook_out(configured: endpoints.WebhookEndpoint, secret: str | None = Non
         url=configured.url,
         enabled=configured.enabled,
         secret_version=configured.secret_version,
+        previous_secret_valid_until=_still_valid(configured.previous_secret_until),
         created_at=as_utc(configured.created_at),
         updated_at=as_utc(configured.updated_at),
         secret=secret,
     )
+
+
+def _still_valid(until: datetime | None) -> datetime | None:
+    until = as_utc(until)
+    return until if until is not None and until > datetime.now(timezone.utc) else None
 
 
 def _delivery_fields(row) -> dict:
@@ -117,6 +133,7 @@ def put_webhook(
             url=body.url,
             enabled=body.enabled,
             rotate_secret=body.rotate_secret,
+            previous_secret_stops_now=body.previous_secret_stops_now,
             actor=("platform", str(caller.platform_id)),
         )
     except targets.TargetRefused as refused:

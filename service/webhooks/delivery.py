@@ -14,6 +14,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -170,8 +171,10 @@ def attempt_deadline(settings: Settings) -> float:
     return 2 * settings.webhook_timeout_seconds
 
 
-def attempt(client: httpx.Client, settings: Settings, url: str, secret: str, delivery_id: str, body: bytes) -> AttemptResult:
-    """POST ``body`` once, signed; never raises."""
+def attempt(
+    client: httpx.Client, settings: Settings, url: str, secret: str | Sequence[str], delivery_id: str, body: bytes
+) -> AttemptResult:
+    """POST ``body`` once, signed (with each of ``secret`` during a rotation); never raises."""
     started_at = datetime.now(timezone.utc)
     clock = time.monotonic()
 

@@ -2,12 +2,17 @@
 
 Shared by ``ncii platform webhook`` and ``PUT /v1/platform/webhook``. The secret is returned
 only when it is new (first configuration, rotation), for the caller to show once.
+
+A rotation keeps signing with the previous secret too, beside the new one, for
+``webhook_rotation_grace_hours``: a receiver that has not yet switched still finds a
+signature it can check, instead of refusing takedowns (a 401 is a permanent failure for
+the sender). A leaked secret is rotated with ``previous_secret_stops_now``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,6 +42,7 @@ def configure(
     url: str | None = None,
     enabled: bool | None = None,
     rotate_secret: bool = False,
+    previous_secret_stops_now: bool = False,
     actor: tuple[str, str | None],
 ) -> Configured:
     """Create or change the platform's endpoint. Raises ``targets.TargetRefused`` for a bad URL,
@@ -64,6 +70,12 @@ def configure(
     if rotate_secret and not created:
         endpoint.secret_version += 1
         changes["secret_version"] = endpoint.secret_version
+        grace = 0.0 if previous_secret_stops_now else settings.webhook_rotation_grace_hours
+        endpoint.previous_secret_until = now + timedelta(hours=grace) if grace > 0 else None
+        changes["previous_secret_hours"] = grace
+    elif previous_secret_stops_now and endpoint.previous_secret_until is not None:
+        endpoint.previous_secret_until = None  # a leak noticed during the grace period
+        changes["previous_secret_hours"] = 0
     endpoint.updated_at = now
     session.flush()
     actor_type, actor_id = actor

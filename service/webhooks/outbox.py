@@ -108,6 +108,7 @@ class Claim:
     attempts: int
     url: str | None  # None: no endpoint, disabled, or the platform is revoked
     secret_version: int
+    previous_secret_until: datetime | None = None  # a rotation's grace period (signing.signing_secrets)
 
 
 def lease_seconds(settings: Settings) -> float:
@@ -161,6 +162,7 @@ def claim_due(sessions: sessionmaker[Session], settings: Settings, worker_id: st
                     attempts=row.attempts,
                     url=endpoint.url if live else None,
                     secret_version=endpoint.secret_version if endpoint is not None else 0,
+                    previous_secret_until=endpoint.previous_secret_until if endpoint is not None else None,
                 )
             )
         return claims

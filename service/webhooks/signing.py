@@ -21,6 +21,8 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..settings import Settings
@@ -116,18 +118,36 @@ def platform_secret(settings: Settings, platform_id: int, version: int) -> str:
     return SECRET_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def signing_secrets(
+    settings: Settings, platform_id: int, version: int, previous_until: datetime | None, now: datetime | None = None
+) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and the previous one while a
+    rotation's grace period lasts (``previous_until``)."""
+    current = platform_secret(settings, platform_id, version)
+    now = now or datetime.now(timezone.utc)
+    if previous_until is not None and version > 1:
+        until = previous_until if previous_until.tzinfo is not None else previous_until.replace(tzinfo=timezone.utc)
+        if until > now:
+            return [current, platform_secret(settings, platform_id, version - 1)]
+    return [current]
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The signature header's value for ``body`` sent at ``timestamp`` (Unix seconds)."""
     digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"{SIGNATURE_VERSION}={digest}"
 
 
-def signed_headers(secret: str, delivery_id: str, body: bytes, now: float | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str | Sequence[str], delivery_id: str, body: bytes, now: float | None = None
+) -> dict[str, str]:
+    """One signature per secret, comma-separated (during a rotation: the new one first)."""
     timestamp = int(time.time() if now is None else now)
+    keys = [secret] if isinstance(secret, str) else list(secret)
     return {
         HEADER_ID: delivery_id,
         HEADER_TIMESTAMP: str(timestamp),
-        HEADER_SIGNATURE: signature(secret, timestamp, body),
+        HEADER_SIGNATURE: ",".join(signature(key, timestamp, body) for key in keys),
     }
 
 

@@ -102,5 +102,7 @@ class DeliveryWorker:
     def _send(self, claim: outbox.Claim) -> delivery.AttemptResult:
         if claim.url is None:
             return delivery.disabled_result()
-        secret = signing.platform_secret(self._settings, claim.platform_id, claim.secret_version)
-        return delivery.attempt(self._client, self._settings, claim.url, secret, claim.public_id, body_of(claim.payload))
+        secrets = signing.signing_secrets(
+            self._settings, claim.platform_id, claim.secret_version, claim.previous_secret_until
+        )
+        return delivery.attempt(self._client, self._settings, claim.url, secrets, claim.public_id, body_of(claim.payload))

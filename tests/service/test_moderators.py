@@ -553,14 +553,17 @@ def test_hostile_input_is_a_4xx(client):
         assert response.json()["error"]["code"]
 
 
-def test_migration_0005_matches_the_models(app, client):
-    """The moderation tables and columns the migration creates are the ones the models declare."""
+@pytest.mark.parametrize("mine", [
+    {"moderators", "moderator_sessions", "hotline_actions", "match_events", "hash_reputation"},  # 0005
+    {"webhook_endpoints", "webhook_deliveries", "webhook_attempts"},  # 0006, 0007
+])
+def test_migrations_match_the_models(app, client, mine):
+    """The moderation and webhook tables and columns the migrations create are the ones the models declare."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from service.db.models import Base
 
-    mine = {"moderators", "moderator_sessions", "hotline_actions", "match_events", "hash_reputation"}
     with app.state.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
 

@@ -8,6 +8,7 @@ delays the service recorded. Both backends (SQLite file and PostgreSQL).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 import threading
 
 import httpx
@@ -418,10 +419,17 @@ def test_rotation_disable_and_the_secret_at_rest(client, receiver, settings):
     assert "secret" not in shown or shown["secret"] is None
     assert shown["url"] == receiver.url and shown["enabled"] is True and shown["secret_version"] == 1
 
+    assert shown["previous_secret_valid_until"] is None
+
+    # A rotation: the new secret signs, and the previous one beside it for the grace period,
+    # so a receiver that has not switched yet still accepts the takedown.
     rotated = client.put("/v1/platform/webhook", headers=a, json={"rotate_secret": True})
     assert rotated.status_code == 200
     new = rotated.json()["secret"]
     assert new.startswith("whsec_") and new != old and rotated.json()["secret_version"] == 2
+    until = datetime.fromisoformat(rotated.json()["previous_secret_valid_until"])
+    grace = timedelta(hours=settings.webhook_rotation_grace_hours)
+    assert timedelta(0) < until - datetime.now(timezone.utc) <= grace
     changed = client.put("/v1/platform/webhook", headers=a, json={"url": receiver.url + "?v=2"})
     assert changed.status_code == 200 and changed.json()["secret"] is None
 
@@ -429,7 +437,19 @@ def test_rotation_disable_and_the_secret_at_rest(client, receiver, settings):
     assert eventually(_settled(client, a, "succeeded"), WITHIN)
     headers, body = receiver.requests[0]
     titled = {k.title(): v for k, v in headers.items()}
-    assert signing.verify(new, titled, body) and not signing.verify(old, titled, body)
+    assert signing.verify(new, titled, body) and signing.verify(old, titled, body)
+    assert titled[signing.HEADER_SIGNATURE].count("v1=") == 2
+
+    # A leaked secret: rotated at once, only the newest secret signs.
+    leaked = client.put("/v1/platform/webhook", headers=a, json={"rotate_secret": True, "previous_secret_stops_now": True})
+    newest = leaked.json()["secret"]
+    assert leaked.json()["secret_version"] == 3 and leaked.json()["previous_secret_valid_until"] is None
+    _decide(client, a, _match_event(client, a, "upload/3"))
+    assert eventually(lambda: len(receiver.requests) == 2, WITHIN)
+    headers, body = receiver.requests[1]
+    titled = {k.title(): v for k, v in headers.items()}
+    assert signing.verify(newest, titled, body)
+    assert not signing.verify(new, titled, body) and not signing.verify(old, titled, body)
 
     # Nothing secret in the database: neither secret appears in any stored value.
     engine = make_engine(settings)
@@ -443,7 +463,7 @@ def test_rotation_disable_and_the_secret_at_rest(client, receiver, settings):
 
     assert client.put("/v1/platform/webhook", headers=a, json={"enabled": False}).json()["enabled"] is False
     _decide(client, a, _match_event(client, a, "upload/2"))
-    assert len(_deliveries(client, a)) == 1  # a disabled webhook queues nothing
+    assert len(_deliveries(client, a)) == 2  # a disabled webhook queues nothing
 
 
 def test_workers_claim_disjoint_rows(tmp_path, database_url, receiver):
@@ -618,12 +638,18 @@ def test_cli_platform_webhook(tmp_path, database_url):
     new = rotated.stdout.strip().splitlines()[-1]
     assert rotated.exit_code == 0 and new.startswith("whsec_") and new != secret
     assert new == signing.platform_secret(settings, platform_id, 2)
+    assert "previous secret also signs until" in rotated.output
+    at_once = run("platform", "webhook", "ExampleTube", "--rotate-secret", "--at-once")
+    assert at_once.exit_code == 0 and at_once.stdout.strip().splitlines()[-1] == signing.platform_secret(settings, platform_id, 3)
+    assert "previous secret also signs" not in at_once.output
+    with make_sessionmaker(engine)() as session:
+        assert session.scalar(select(WebhookEndpoint.previous_secret_until)) is None
     disabled = run("platform", "webhook", "ExampleTube", "--disable")
     assert disabled.exit_code == 0 and "whsec_" not in disabled.output and "disabled" in run("platform", "webhook", "ExampleTube").stdout
     with make_sessionmaker(engine)() as session:
         assert session.scalar(select(WebhookEndpoint.enabled)) is False
         actions = session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("webhook.%"))).all()
-        assert actions == ["webhook.created", "webhook.changed", "webhook.changed"]
+        assert actions == ["webhook.created", "webhook.changed", "webhook.changed", "webhook.changed"]
     engine.dispose()
 
 
@@ -688,3 +714,17 @@ def test_addresses_retry_after_and_the_master_key(tmp_path, backend):
     assert not (tmp_path / "other").exists()  # a configured key writes nothing
     with pytest.raises(signing.MasterKeyError):
         signing.platform_secret(make_settings(tmp_path / "x", None, webhook_master_key="short"), 1, 1)
+
+
+def test_the_previous_secret_signs_only_within_the_grace_period(settings):
+    now = datetime.now(timezone.utc)
+    current, previous = (signing.platform_secret(settings, 7, v) for v in (3, 2))
+    assert signing.signing_secrets(settings, 7, 3, now + timedelta(hours=1), now) == [current, previous]
+    assert signing.signing_secrets(settings, 7, 3, now - timedelta(seconds=1), now) == [current]
+    assert signing.signing_secrets(settings, 7, 3, None, now) == [current]
+    assert signing.signing_secrets(settings, 7, 1, now + timedelta(hours=1), now) == [signing.platform_secret(settings, 7, 1)]
+    # SQLite hands back naive datetimes (UTC).
+    assert signing.signing_secrets(settings, 7, 3, (now + timedelta(hours=1)).replace(tzinfo=None), now) == [current, previous]
+    headers = signing.signed_headers([current, previous], "d1", b"{}")
+    assert signing.verify(current, headers, b"{}") and signing.verify(previous, headers, b"{}")
+    assert not signing.verify(signing.platform_secret(settings, 7, 1), headers, b"{}")
