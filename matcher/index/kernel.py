@@ -77,7 +77,10 @@ CANDIDATES_AHEAD = 32
 
 @njit(nogil=True, cache=True, boundscheck=False)
 def probe_and_verify(
-    keys,  # (nq, m) int64: each query's substring keys
+    key_first,  # (m,) int64: the word each table's substring starts in (SubstringLayout.key_parts)
+    key_shift,  # (m,) uint64: its bit offset in that word
+    key_mask,  # (m,) uint64: its length as a mask
+    key_buf,  # (m,) int64 scratch: one query's substring keys
     tables,  # (P,) int64: the table of each probe
     masks,  # (P,) int64: the XOR mask of each probe
     bucket_base,  # (m,) int64: first global bucket of each table
@@ -122,10 +125,17 @@ def probe_and_verify(
     for qi in range(nq):
         if nw == 4:
             q0, q1, q2, q3 = qwords[qi, 0], qwords[qi, 1], qwords[qi, 2], qwords[qi, 3]
+        # The query's substring keys, as SubstringLayout.keys computes them (there, ~10 us of
+        # numpy calls for one query: more than a third of a cache-warm search).
+        for t in range(key_first.shape[0]):
+            first = key_first[t]
+            low = qwords[qi, first] >> key_shift[t]
+            high = (qwords[qi, min(first + 1, nw - 1)] << (np.uint64(63) - key_shift[t])) << np.uint64(1)
+            key_buf[t] = np.int64((low | high) & key_mask[t])
         total = 0
         for p in range(n_probes):
             t = tables[p]
-            bucket = bucket_base[t] + (keys[qi, t] ^ masks[p])
+            bucket = bucket_base[t] + (key_buf[t] ^ masks[p])
             lo = offsets[bucket]
             hi = offsets[bucket + 1]
             lo_buf[p] = lo
@@ -166,11 +176,10 @@ def probe_and_verify(
 
 def search_tables(tables, plan, words: np.ndarray, qwords: np.ndarray, threshold: int):
     """(query number, row, distance) arrays of every indexed row within ``threshold`` of a query."""
-    keys = tables.layout.keys(qwords)
     qwords = np.ascontiguousarray(qwords, dtype=np.uint64)
+    key_first, key_shift, key_mask = tables.layout.key_parts
     n_probes = len(plan.tables)
-    lo_buf = scratch("kernel_lo", n_probes, np.int64)
-    hi_buf = scratch("kernel_hi", n_probes, np.int64)
+    bounds = scratch("kernel_bounds", (3, max(n_probes, len(key_first))), np.int64)
     room = int(max(1024, 4 * plan.expected_rows))
     cap = max(64, 4 * len(qwords))
     while True:
@@ -179,8 +188,8 @@ def search_tables(tables, plan, words: np.ndarray, qwords: np.ndarray, threshold
         out_r = np.empty(cap, dtype=np.int64)
         out_d = np.empty(cap, dtype=np.int32)
         found = probe_and_verify(
-            keys, plan.tables, plan.masks, tables.bucket_base, tables.offsets, tables.rows,
-            words, qwords, threshold, lo_buf, hi_buf, cand_buf, out_q, out_r, out_d,
+            key_first, key_shift, key_mask, bounds[2], plan.tables, plan.masks, tables.bucket_base,
+            tables.offsets, tables.rows, words, qwords, threshold, bounds[0], bounds[1], cand_buf, out_q, out_r, out_d,
         )
         if found < 0:  # one query met more candidates than the scratch list holds (skewed buckets)
             room = -found
@@ -197,11 +206,11 @@ def warm_up() -> None:
     seconds, the cached load a fraction of one.
     """
     w = np.zeros((1, 4), dtype=np.uint64)
-    keys = np.zeros((1, 1), dtype=np.int64)
     one = np.zeros(1, dtype=np.int64)
     offsets = np.zeros(2, dtype=np.int32)
     rows = np.zeros(1, dtype=np.int32)
+    u = np.zeros(1, dtype=np.uint64)
     probe_and_verify(
-        keys, one, one, one, offsets, rows, w, w, 0, one.copy(), one.copy(), rows.copy(),
+        one, u, u, one.copy(), one, one, one, offsets, rows, w, w, 0, one.copy(), one.copy(), rows.copy(),
         one.copy(), one.copy(), np.zeros(1, dtype=np.int32),
     )

@@ -13,6 +13,7 @@ within one block search.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -28,7 +29,7 @@ def scratch(name: str, shape: int | tuple[int, ...], dtype: np.dtype | type) -> 
     """A C-contiguous, uninitialised array of ``shape`` and ``dtype``, reused across calls on this thread."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize  # not np.prod: ~5 us a call, a single query makes several
     if nbytes > MAX_KEPT_BYTES:
         return np.empty(shape, dtype=dtype)
     pool = getattr(_local, "pool", None)
