@@ -18,6 +18,10 @@ throughput with the numpy path, 34% with this one; in process the kernel is
 only 1.1-1.5x faster on single queries and even on batches,
 ``benchmarks/results/index_radius.md``). ``USE_KERNEL = False`` falls back to
 the numpy path (the tests run both).
+
+A large batch takes a second compiled path, ``search_batch``: when its
+candidates cover a good share of the bank, verifying them in row order turns
+one DRAM miss per candidate into a stream through the codes.
 """
 
 from __future__ import annotations
