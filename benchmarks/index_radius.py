@@ -12,7 +12,7 @@ reported as a range. Batched throughput is given per wall second and per
 CPU second of the process: on a VM whose second core comes and goes, the
 CPU figure is the steadier one. Singles are the median of ``--single`` queries.
 
-Usage: python benchmarks/index_radius.py [--n 1000000] [--radius 31 52] [--tuned 52 31] [--threads 2] [--groups]
+Usage: python benchmarks/index_radius.py [--n 1000000] [--radius 31 52] [--tuned 52 31] [--threads 2] [--groups] [--json F]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--groups", action="store_true", help="also 8-code groups (dihedral-sized)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", help="also write every round's figures here")
     p.add_argument("--paths", nargs="+", default=["compiled", "numpy"], choices=["compiled", "numpy"],
                    help="candidate/verify paths, measured alternately at each radius (same machine state)")
     args = p.parse_args()
@@ -103,6 +104,11 @@ def main() -> None:
                     t = time.perf_counter()
                     index.search(g, r)
                     results[key + ("groups of 8 batched groups/s",)].append(len(g) / (time.perf_counter() - t))
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump([{"radius": k[0], "tuned": k[1], "path": k[2], "metric": k[3], "values": v} for k, v in results.items()], f)
     print(f"\n{args.threads} thread(s), batches of {args.batch_size}, {args.rounds} rounds (range over rounds)")
     for key in sorted(results):
         v = results[key]
