@@ -352,9 +352,14 @@ def sort_and_verify(
     return found
 
 
-def search_batch(tables, plan, words: np.ndarray, qwords: np.ndarray, threshold: int, map_=map, parts: int = 2):
-    """``search_tables`` for a batch of queries, verified in row order (see ``_search_batch``)."""
-    with borrowed_scratch(keep=parts) as shared:
+def search_batch(
+    tables, plan, words: np.ndarray, qwords: np.ndarray, threshold: int, map_=map, parts: int = 2, keep: int = 2
+):
+    """``search_tables`` for a batch of queries, verified in row order (see ``_search_batch``).
+
+    ``keep``: how many sets of its shared buffers to keep for later batches (``borrowed_scratch``).
+    """
+    with borrowed_scratch(keep=keep) as shared:
         return _search_batch(tables, plan, words, qwords, threshold, map_, parts, shared)
 
 
