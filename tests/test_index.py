@@ -355,6 +355,29 @@ def test_searches_stay_exact_while_another_thread_writes(rng):
     assert len(index) == 4_000 + 12 * 400 - min(12 * 250, len(removable))
 
 
+def test_concurrent_batches_stay_exact(rng):
+    """Batches from several threads at once share the search pool (and the batched path's buffers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids, codes, queries = planted_bank(20_000, 32, [0, 31, 32], rng)
+    index = HashIndex(256, tail_limit=500)
+    index.add(ids, codes)
+    batches = [np.concatenate([queries, rng.integers(0, 256, (100, 32), dtype=np.uint8)]) for _ in range(4)]
+    assert kernel.USE_KERNEL is False or batched(index, batches[0], 31)
+    bank = dict(zip(ids.tolist(), codes))
+    want = [brute_force(bank, b, 31) for b in batches]
+
+    def run(i: int) -> bool:
+        return all(
+            dict(zip(got.ids.tolist(), got.distances.tolist())) == expected
+            for _ in range(3)
+            for got, expected in zip(index.search(batches[i], 31), want[i])
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(run, [0, 1, 2, 3, 0, 1, 2, 3]))
+
+
 def test_background_merges_install_into_the_tables_and_stay_exact(rng):
     ids, codes, queries = planted_bank(8_000, 32, [0, 31, 32], rng)
     index = HashIndex(256, tail_limit=1_000)
