@@ -58,8 +58,8 @@ QUERY_BLOCK = 64
 # codes at once and ran 35% slower than blocks of 8 (measured, 1M codes, one thread).
 CANDIDATE_BLOCK = 500_000
 # The compiled batched path (kernel.search_batch) runs in chunks of at most about this many
-# expected candidates (8 bytes each, kept in the caller's scratch: within
-# scratch.MAX_KEPT_BYTES with headroom)...
+# expected candidates (8 bytes each, in buffers that stay within scratch.MAX_KEPT_BYTES
+# with headroom, so they are kept between batches)...
 BATCH_CANDIDATES = 450_000
 # ...when a chunk's candidates are at least this share of the indexed rows: it streams
 # through all the codes, so it pays only when the batch meets many of them (measured at
