@@ -74,9 +74,15 @@ def _prefetch(typingctx, address):
     return types.none(address), codegen
 
 
-#: How many buckets, and how many candidates, ahead the loops prefetch.
+#: How many buckets, and how many candidates, ahead the loops prefetch. Candidates: 16,
+#: not 32: on this VM the same index is fast or slow depending on where its arrays land in
+#: memory (see benchmarks/results/index_radius.md); where slow, a single query at radius 31
+#: took 93-110 us against 126 us at 32 ahead, where fast both took ~79 us (8 and 12 ahead were
+#: slower; measured in one process, alternating).
 BUCKETS_AHEAD = 16
-CANDIDATES_AHEAD = 32
+CANDIDATES_AHEAD = 16
+#: The batched path's verify reads codes nearly in row order, and kept 32.
+SORTED_AHEAD = 32
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
@@ -327,8 +333,8 @@ def sort_and_verify(
             buf[fine_counts[f]] = entry
             fine_counts[f] += 1
         for i in range(n):
-            if i + CANDIDATES_AHEAD < n:
-                _prefetch(words_address + (buf[i + CANDIDATES_AHEAD] >> QUERY_BITS) * code_bytes)
+            if i + SORTED_AHEAD < n:
+                _prefetch(words_address + (buf[i + SORTED_AHEAD] >> QUERY_BITS) * code_bytes)
             entry = buf[i]
             row = entry >> QUERY_BITS
             qi = entry & query_mask
