@@ -77,6 +77,50 @@ def test_kernel_overflowing_its_buffers_still_returns_everything(rng):
     assert_exact(index, bank, codes[:5], 40)
 
 
+def batched(index: HashIndex, queries: np.ndarray, threshold: int) -> bool:
+    """Whether a search of ``queries`` takes the compiled batched path."""
+    st = index._state
+    return index._batch_chunk(st, st.tables.plan(threshold), len(queries), 1) > 0
+
+
+def test_batch_overflowing_its_buffers_still_returns_everything(rng):
+    """A batch whose candidates far exceed the expected count (skewed buckets) and whose matches exceed the outputs."""
+    base = rng.integers(0, 256, 32, dtype=np.uint8)
+    codes = np.stack([flip_bits(base, int(d), rng) for d in rng.integers(0, 20, 3000)])
+    index = HashIndex(256, tuned_threshold=31, tail_limit=500, background_merges=False)
+    index.add(np.arange(len(codes), dtype=np.int64), codes)
+    index.compact()
+    queries = np.stack([flip_bits(base, int(d), rng) for d in rng.integers(0, 8, 20)])
+    assert kernel.USE_KERNEL is False or batched(index, queries, 31)
+    assert_exact(index, dict(enumerate(codes)), queries, 31)
+
+
+@pytest.mark.parametrize("bits", [256, 64])
+def test_batches_match_brute_force_through_a_tail_and_removes(rng, bits):
+    """Batches (the compiled path sorts their candidates by row): exact with a tail, removed rows and groups."""
+    distances = [0, 30, 31, 32] if bits == 256 else [0, 7, 8, 9]
+    ids, codes, queries = planted_bank(20_000, bits // 8, distances, rng)
+    index = HashIndex(bits, tail_limit=500, background_merges=False)
+    index.add(ids[:19_700], codes[:19_700])
+    index.add(ids[19_700:], codes[19_700:])
+    assert index._state.tables is not None and index._state.n_rows > index._state.n_indexed  # a tail
+    gone = set(ids[::7].tolist())
+    index.remove(np.array(sorted(gone), dtype=np.int64))
+    bank = {i: c for i, c in zip(ids.tolist(), codes) if i not in gone}
+    many = np.concatenate([queries, rng.integers(0, 256, (100, bits // 8), dtype=np.uint8)])
+    assert kernel.USE_KERNEL is False or batched(index, many, distances[2])
+    for threshold in (distances[2], distances[2] * 52 // 31):
+        assert_exact(index, bank, many, threshold)
+    groups = many[:104].reshape(13, 8, bits // 8)
+    want = brute_force(bank, many[:104], distances[2])
+    for g, got in enumerate(index.search(groups, distances[2])):
+        best: dict[int, int] = {}
+        for member in want[8 * g : 8 * g + 8]:
+            for i, d in member.items():
+                best[i] = min(d, best.get(i, bits))
+        assert dict(zip(got.ids.tolist(), got.distances.tolist())) == best
+
+
 # tail_limit=10**9: everything in the FAISS flat tail; 500: substring tables plus a tail.
 @pytest.mark.parametrize("tail_limit", [10**9, 500])
 def test_pdq_threshold_edges_match_brute_force(rng, tail_limit):
@@ -309,6 +353,29 @@ def test_searches_stay_exact_while_another_thread_writes(rng):
         thread.join()
     assert not errors
     assert len(index) == 4_000 + 12 * 400 - min(12 * 250, len(removable))
+
+
+def test_concurrent_batches_stay_exact(rng):
+    """Batches from several threads at once share the search pool (and the batched path's buffers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids, codes, queries = planted_bank(20_000, 32, [0, 31, 32], rng)
+    index = HashIndex(256, tail_limit=500)
+    index.add(ids, codes)
+    batches = [np.concatenate([queries, rng.integers(0, 256, (100, 32), dtype=np.uint8)]) for _ in range(4)]
+    assert kernel.USE_KERNEL is False or batched(index, batches[0], 31)
+    bank = dict(zip(ids.tolist(), codes))
+    want = [brute_force(bank, b, 31) for b in batches]
+
+    def run(i: int) -> bool:
+        return all(
+            dict(zip(got.ids.tolist(), got.distances.tolist())) == expected
+            for _ in range(3)
+            for got, expected in zip(index.search(batches[i], 31), want[i])
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(run, [0, 1, 2, 3, 0, 1, 2, 3]))
 
 
 def test_background_merges_install_into_the_tables_and_stay_exact(rng):

@@ -57,6 +57,15 @@ QUERY_BLOCK = 64
 # (~56k candidates a query at 1M codes) a block of 64 queries gathered ~115 MB of
 # codes at once and ran 35% slower than blocks of 8 (measured, 1M codes, one thread).
 CANDIDATE_BLOCK = 500_000
+# The compiled batched path (kernel.search_batch) runs in chunks of at most about this many
+# expected candidates (8 bytes each, in buffers that stay within scratch.MAX_KEPT_BYTES
+# with headroom, so they are kept between batches)...
+BATCH_CANDIDATES = 450_000
+# ...when a chunk's candidates are at least this share of the indexed rows: it streams
+# through all the codes, so it pays only when the batch meets many of them (measured at
+# 1M codes: 100 queries at radius 31, a share of 0.36, 1.15-1.3x less CPU than the
+# blocks; 32 queries, 0.12, 1.2x more; 8 at radius 52, 0.45 as two chunks of 0.23, more).
+BATCH_MIN_SHARE = 0.3
 
 
 class Matches(NamedTuple):
@@ -188,25 +197,16 @@ class HashIndex:
         query_words = self._check_codes(codes, ndim=2)
         n_queries = len(query_words) // group if group else codes.shape[0]
         st = self._state
-        block = QUERY_BLOCK
         plan = st.tables.plan(threshold) if st.tables is not None else None
-        if plan is not None and plan.expected_rows > 0:
-            block = int(min(QUERY_BLOCK, max(1, CANDIDATE_BLOCK // plan.expected_rows)))
-        block = max(group, (block // group) * group)
-        starts = range(0, len(query_words), block)
-
-        def one_block(start: int) -> tuple[np.ndarray, ...]:
-            q, rows, d = self._search_block(st, query_words[start : start + block], threshold)
-            return q + start, rows, d
-
-        # numpy releases the GIL in the gathers and popcounts, so blocks overlap on several cores.
-        parts = list(_pool().map(one_block, starts)) if len(starts) > 1 else [one_block(s) for s in starts]
-        found_q, found_rows, found_d = (list(x) for x in zip(*parts)) if parts else ([], [], [])
-        if not found_q:
+        chunk = self._batch_chunk(st, plan, len(query_words), group)
+        if chunk:
+            parts = self._search_batched(st, plan, query_words, threshold, chunk)
+        else:
+            parts = self._search_blocks(st, plan, query_words, threshold, group)
+        found_q, found_rows, found_d = _concatenated(parts)
+        if not len(found_rows):  # most searches: no upload matches; skip the sorting (~6 us)
             return [_no_matches() for _ in range(n_queries)]
-        return _group_results(
-            st.ids, np.concatenate(found_q) // group, np.concatenate(found_rows), np.concatenate(found_d), n_queries
-        )
+        return _group_results(st.ids, found_q // group, found_rows, found_d, n_queries)
 
     def save(self, path: str | Path) -> None:
         """Write the index to ``path``: raw arrays behind a JSON header, with checksums; no pickle."""
@@ -228,6 +228,77 @@ class HashIndex:
 
     # ------------------------------------------------------------------ search internals
 
+    def _search_blocks(
+        self, st: _Snapshot, plan, query_words: np.ndarray, threshold: int, group: int
+    ) -> list[tuple[np.ndarray, ...]]:
+        """Query blocks, each searched by ``_search_block``, spread over the pool."""
+        block = QUERY_BLOCK
+        if plan is not None and plan.expected_rows > 0:
+            block = int(min(QUERY_BLOCK, max(1, CANDIDATE_BLOCK // plan.expected_rows)))
+        block = max(group, (block // group) * group)
+        n_blocks = -(-len(query_words) // block)
+        if n_blocks > 1:
+            # Equal blocks, a multiple of the threads in number, so that the threads finish
+            # together: 100 queries at radius 31 were blocks of 64 and 36 on two threads.
+            n_blocks = -(-n_blocks // _threads()) * _threads()
+            block = -(-len(query_words) // group // n_blocks) * group
+        starts = range(0, len(query_words), block)
+
+        def one_block(start: int) -> tuple[np.ndarray, ...]:
+            q, rows, d = self._search_block(st, query_words[start : start + block], threshold)
+            return q + start, rows, d
+
+        # numpy releases the GIL in the gathers and popcounts, so blocks overlap on several cores.
+        return list(_pool().map(one_block, starts)) if len(starts) > 1 else [one_block(s) for s in starts]
+
+    def _batch_chunk(self, st: _Snapshot, plan, n_codes: int, group: int) -> int:
+        """Codes per chunk of the batched path (whole groups, chunks about equal), or 0 for the blocks."""
+        if not kernel.USE_KERNEL or plan is None or plan.expected_rows <= 0 or n_codes < 2 * group:
+            return 0
+        chunk = min(n_codes, int(BATCH_CANDIDATES // plan.expected_rows), 1 << kernel.QUERY_BITS)
+        chunk = (chunk // group) * group
+        if chunk <= 0:
+            return 0
+        n_chunks = -(-n_codes // chunk)
+        chunk = -(-n_codes // group // n_chunks) * group
+        return chunk if chunk * plan.expected_rows >= BATCH_MIN_SHARE * st.n_indexed else 0
+
+    def _search_batched(
+        self, st: _Snapshot, plan, query_words: np.ndarray, threshold: int, block: int
+    ) -> list[tuple[np.ndarray, ...]]:
+        """The compiled batched path (``kernel.search_batch``), ``block`` codes at a time.
+
+        Several chunks run side by side on the pool, each in one thread; a lone
+        chunk is split over the threads instead. (Splitting every chunk costs
+        each step a wait for the slower thread: at radius 52, chunks of 7
+        queries, that made 100 queries slower than the blocks path on two threads.)
+        """
+        pool = _pool()
+        threads = _threads()
+        starts = range(0, len(query_words), block)
+
+        def one_chunk(start: int, parallel: bool) -> tuple[np.ndarray, ...]:
+            qwords = query_words[start : start + block]
+            found = kernel.search_batch(
+                st.tables, plan, st.words, qwords, threshold, pool.map if parallel else map,
+                threads if parallel else 1, keep=threads,
+            )
+            q, rows, d = _concatenated([found] + self._tail_parts(st, qwords, threshold))
+            live = st.alive[rows]
+            return q[live] + start, rows[live], d[live]
+
+        if len(starts) == 1:
+            return [one_chunk(0, True)]
+        return list(pool.map(lambda start: one_chunk(start, False), starts))
+
+    def _tail_parts(self, st: _Snapshot, qwords: np.ndarray, threshold: int) -> list[tuple[np.ndarray, ...]]:
+        """Matches among the tail rows (a FAISS flat scan), as a list of zero or one part."""
+        if st.n_rows == st.n_indexed:
+            return []
+        lims, dist, found = st.tail.range_search(_as_bytes(qwords), threshold + 1)
+        query_of = np.repeat(np.arange(len(qwords), dtype=np.int64), np.diff(lims).astype(np.int64))
+        return [(query_of, found.astype(np.int64) + st.n_indexed, dist.astype(np.int32))]
+
     def _search_block(self, st: _Snapshot, qwords: np.ndarray, threshold: int) -> tuple[np.ndarray, ...]:
         parts = []
         if st.tables is not None:
@@ -239,15 +310,10 @@ class HashIndex:
             else:
                 query_of, rows = st.tables.candidates(qwords, plan)
                 parts.append(_verify(st.words, qwords, query_of, rows, threshold))
-        if st.n_rows > st.n_indexed:
-            lims, dist, found = st.tail.range_search(_as_bytes(qwords), threshold + 1)
-            query_of = np.repeat(np.arange(len(qwords), dtype=np.int64), np.diff(lims).astype(np.int64))
-            parts.append((query_of, found.astype(np.int64) + st.n_indexed, dist.astype(np.int32)))
-        if not parts:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty, empty.astype(np.int32)
-        q, rows, d = (np.concatenate(x) for x in zip(*parts))
+        q, rows, d = _concatenated(parts + self._tail_parts(st, qwords, threshold))
         live = st.alive[rows]
+        if live.all():
+            return q, rows, d
         return q[live], rows[live], d[live]
 
     # ------------------------------------------------------------------ write internals
@@ -398,9 +464,13 @@ class HashIndex:
 # ---------------------------------------------------------------------- helpers
 
 
+def _threads() -> int:
+    return os.cpu_count() or 1
+
+
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="hash-index")
+    return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="hash-index")
 
 
 def _replace(st: _Snapshot, **changes: object) -> _Snapshot:
@@ -488,6 +558,16 @@ def _scan(words: np.ndarray, n: int, qwords: np.ndarray, threshold: int) -> tupl
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, empty.astype(np.int32)
     return np.concatenate(qs), np.concatenate(rows), np.concatenate(ds)
+
+
+def _concatenated(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """(query, row, distance) parts joined; one part as it is (a single query's search has one)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty.astype(np.int32)
+    return tuple(np.concatenate(x) for x in zip(*parts))
 
 
 def _no_matches() -> Matches:

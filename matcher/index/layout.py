@@ -60,13 +60,14 @@ class SubstringLayout:
         instead of undefined behaviour when ``shift == 0``; bits beyond the
         substring are masked off.
         """
-        first, shift, mask = self._key_parts
+        first, shift, mask = self.key_parts
         low = words[:, first] >> shift
         high = (words[:, np.minimum(first + 1, words.shape[1] - 1)] << (np.uint64(63) - shift)) << np.uint64(1)
         return ((low | high) & mask).astype(np.int64)
 
     @cached_property
-    def _key_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def key_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each substring's first word (int64), bit offset in it and mask (uint64): shared with the compiled kernel."""
         starts = np.array(self.starts, dtype=np.int64)
         first = starts // 64
         shift = (starts % 64).astype(np.uint64)

@@ -13,7 +13,10 @@ within one block search.
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -26,14 +29,54 @@ MAX_KEPT_BYTES = 4 << 20
 
 def scratch(name: str, shape: int | tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """A C-contiguous, uninitialised array of ``shape`` and ``dtype``, reused across calls on this thread."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if nbytes > MAX_KEPT_BYTES:
-        return np.empty(shape, dtype=dtype)
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
+    return _from(pool, name, shape, dtype)
+
+
+class ScratchSet:
+    """Named buffers like ``scratch``'s, owned by one search rather than by a thread.
+
+    For arrays that one step of a search writes on one thread and a later step
+    reads on another (the batched kernel's): a pool thread's own scratch may be
+    reused by another search in between. Borrow one with ``borrowed_scratch``.
+    """
+
+    def __init__(self) -> None:
+        self._pool: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: int | tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+        return _from(self._pool, name, shape, dtype)
+
+
+_spare_sets: list[ScratchSet] = []
+_spare_lock = threading.Lock()
+
+
+@contextmanager
+def borrowed_scratch(keep: int = 2) -> Iterator[ScratchSet]:
+    """A ``ScratchSet`` for the duration of one search; at most ``keep`` are kept between searches.
+
+    Few are kept because a search that borrows one keeps every core busy, so
+    more such searches at once gain nothing (and each set holds several MB).
+    """
+    with _spare_lock:
+        borrowed = _spare_sets.pop() if _spare_sets else ScratchSet()
+    try:
+        yield borrowed
+    finally:
+        with _spare_lock:
+            if len(_spare_sets) < keep:
+                _spare_sets.append(borrowed)
+
+
+def _from(pool: dict[str, np.ndarray], name: str, shape: int | tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize  # not np.prod: ~5 us a call, a single query makes several
+    if nbytes > MAX_KEPT_BYTES:
+        return np.empty(shape, dtype=dtype)
     buf = pool.get(name)
     if buf is None or buf.nbytes < nbytes:
         grown = 2 * (0 if buf is None else buf.nbytes)
