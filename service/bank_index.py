@@ -107,8 +107,8 @@ class BankIndex:
     def _index_for(self, signal: str) -> HashIndex:
         index = self._perceptual.get(signal)
         if index is None:
-            # Laid out for the radius it is searched at: PDQ at the hash-group strategy's
-            # (a layout tuned for 52 answers radius 52 2x and radius 31 2x faster than one tuned for 31).
+            # Laid out for PDQ's widest search, the hash-group strategy's 52: 1.2-1.3x faster at 52 than
+            # a layout tuned for 31, and as fast at 31 (benchmarks/results/index_radius.md, interleaved runs).
             radius = DEFAULT_STRATEGY.widest_threshold if signal == "pdq" else get_signal(signal).threshold
             index = HashIndex(get_signal(signal).bits, tuned_threshold=radius)
             self._perceptual[signal] = index
