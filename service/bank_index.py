@@ -196,8 +196,9 @@ class BankIndex:
     def size(self) -> int:
         return sum(len(i) for i in self._perceptual.values()) + len(self._exact_code)
 
-    def search(self, signal: str, codes: np.ndarray, threshold: int) -> list[list[Hit]]:
-        """For each query code (n, nbytes) of ``signal``: the bank hashes within ``threshold``."""
+    def search(self, signal: str, codes: np.ndarray, threshold: int, *, threads: int | None = None) -> list[list[Hit]]:
+        """For each query code (n, nbytes) of ``signal``: the bank hashes within ``threshold``
+        (``threads``: as in ``HashIndex.search``)."""
         if get_signal(signal).exact:
             table = self._exact.get(signal, {})
             return [[Hit(h, 0) for h in sorted(table.get(bytes(code), ()))] for code in codes]
@@ -206,7 +207,7 @@ class BankIndex:
             return [[] for _ in range(len(codes))]
         return [
             [Hit(int(i), int(d)) for i, d in zip(found.ids, found.distances)]
-            for found in index.search(codes, threshold)
+            for found in index.search(codes, threshold, threads=threads)
         ]
 
     # ------------------------------------------------------------------ snapshots

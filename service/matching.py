@@ -62,12 +62,16 @@ def pair_limit(signal: str, query_primary: bool, bank_variant: str, pdq_radius: 
 Hits = dict[int, dict[int, list[tuple[int, bool]]]]
 
 
-def find(queries: list[Query], index: BankIndex, pdq_radius: int, *, codes_per_search: int | None = None) -> Hits:
+def find(
+    queries: list[Query], index: BankIndex, pdq_radius: int, *, codes_per_search: int | None = None,
+    threads: int | None = None,
+) -> Hits:
     """The index's candidates: per query index, per bank hash id, (distance, query code primary?) pairs.
 
     One index search per signal for all the request's codes (a batch of 100 is one search),
     or searches of at most ``codes_per_search`` codes (the review band keeps each search on
-    its own thread that way).
+    its own thread that way). ``threads``: as in ``HashIndex.search`` (1 keeps the search in
+    the calling thread).
     """
     # Every code of every query is searched at its signal's widest radius; each hit
     # keeps the distance and whether the query code was primary, to apply the
@@ -82,7 +86,7 @@ def find(queries: list[Query], index: BankIndex, pdq_radius: int, *, codes_per_s
         step = codes_per_search or len(members)
         for start in range(0, len(members), step):
             part = members[start : start + step]
-            found = index.search(signal, np.stack([q.codes[m] for q, m in part]), radius)
+            found = index.search(signal, np.stack([q.codes[m] for q, m in part]), radius, threads=threads)
             for (q, m), hits in zip(part, found):
                 for hit in hits:
                     hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))

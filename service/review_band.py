@@ -166,7 +166,7 @@ class ReviewBand:
         wide, fast = matching.wide_radius(cap), matching.fast_radius(cap)
         # Every hit, the near ones included: a bank hash the answer already reported
         # (nearest distance <= fast) is dropped by ``beyond`` below, not recorded twice.
-        hits = matching.find(job.queries, self._index, wide, codes_per_search=BATCH_CODES)
+        hits = matching.find(job.queries, self._index, wide, codes_per_search=BATCH_CODES, threads=1)
         if not hits:
             return
         _, events = matching.resolve(

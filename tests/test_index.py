@@ -429,3 +429,30 @@ def test_radius_52_groups_and_small_blocks_match_brute_force(rng):
             for i, d in member.items():
                 best[i] = min(d, best.get(i, 256))
         assert dict(zip(got.ids.tolist(), got.distances.tolist())) == best
+
+
+@pytest.mark.parametrize("threshold", [31, 52])
+def test_a_search_kept_in_the_calling_thread_is_as_exact(rng, threshold, monkeypatch):
+    """``threads=1`` (a busy server's searches) takes neither the pool nor a different answer:
+    batched chunks (31) and many blocks (52), with a tail and removed rows."""
+    from matcher.index import hash_index
+
+    ids, codes, queries = planted_bank(20_000, 32, [0, threshold, threshold + 1], rng)
+    index = HashIndex(256, tuned_threshold=52, tail_limit=500, background_merges=False)
+    index.add(ids[:19_000], codes[:19_000])
+    index.add(ids[19_000:], codes[19_000:])  # a tail
+    index.remove(ids[:50])
+    bank = {i: c for i, c in zip(ids.tolist()[50:], codes[50:])}
+    batch = np.concatenate([queries, rng.integers(0, 256, (100, 32), dtype=np.uint8)])
+    spread = index.search(batch, threshold)
+
+    def no_pool():
+        raise AssertionError("the index's pool was used")
+
+    monkeypatch.setattr(hash_index, "_pool", no_pool)
+    kept = index.search(batch, threshold, threads=1)
+    for result, want in zip(kept, brute_force(bank, batch, threshold)):
+        assert dict(zip(result.ids.tolist(), result.distances.tolist())) == want
+    assert [r.ids.tolist() for r in kept] == [r.ids.tolist() for r in spread]
+    with pytest.raises(AssertionError, match="pool was used"):
+        index.search(batch, threshold)  # the default does spread a batch this size
