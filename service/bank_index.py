@@ -32,8 +32,10 @@ from matcher.groups import DEFAULT_STRATEGY
 from matcher.index import HashIndex, kernel
 from matcher.signals import get_signal
 
+from . import metrics
 from .bank import changes
 from .db.models import BankHash, ChangeLog
+from .search_cache import SearchCache
 from .settings import Settings
 
 log = logging.getLogger("ncii.index")
@@ -58,6 +60,9 @@ class BankIndex:
         self._exact: dict[str, dict[bytes, set[int]]] = defaultdict(lambda: defaultdict(set))
         self._exact_code: dict[int, tuple[str, bytes]] = {}
         self.seq = 0
+        # Bumped after every change applied to the index: the search cache's validity.
+        self.generation = 0
+        self._cache = SearchCache(settings.index_cache_entries)
         self.snapshot_seq = 0
         self.ready = False
         self.loaded_from = ""  # "snapshot" or "database": how this worker's index started
@@ -161,6 +166,7 @@ class BankIndex:
             self._apply_adds([(r.hash_id, r.signal, r.code) for r in run if r.code is not None])
         else:
             self._apply_removes([(r.hash_id, r.signal) for r in run])
+        self.generation += 1  # after the index changed: answers computed before are never served again
 
     def _apply_adds(self, rows) -> None:
         by_signal: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
@@ -202,13 +208,23 @@ class BankIndex:
         if get_signal(signal).exact:
             table = self._exact.get(signal, {})
             return [[Hit(h, 0) for h in sorted(table.get(bytes(code), ()))] for code in codes]
+        generation = self.generation  # before the index is read (service/search_cache.py)
         index = self._perceptual.get(signal)
         if index is None or len(codes) == 0:
             return [[] for _ in range(len(codes))]
-        return [
-            [Hit(int(i), int(d)) for i, d in zip(found.ids, found.distances)]
-            for found in index.search(codes, threshold, threads=threads)
-        ]
+        keys = [(signal, threshold, code.tobytes()) for code in codes]
+        answers = [self._cache.get(key, generation) for key in keys]
+        missing = [i for i, answer in enumerate(answers) if answer is None]
+        if missing:
+            found = index.search(codes if len(missing) == len(codes) else codes[missing], threshold, threads=threads)
+            for i, matches in zip(missing, found):
+                answers[i] = tuple(zip(matches.ids.tolist(), matches.distances.tolist()))
+                self._cache.put(keys[i], generation, answers[i])
+        if len(missing) < len(codes):
+            metrics.SEARCH_CACHE.labels("hit").inc(len(codes) - len(missing))
+        if missing:
+            metrics.SEARCH_CACHE.labels("miss").inc(len(missing))
+        return [[Hit(h, d) for h, d in answer] for answer in answers]
 
     # ------------------------------------------------------------------ snapshots
 

@@ -30,6 +30,10 @@ MATCHES = Counter("ncii_matches_total", "Bank hashes matched by platform queries
 REVIEW_BAND_CODES = Counter(
     "ncii_review_band_codes_total", "PDQ query codes of the deferred review band", ["outcome"]
 )  # queued, dropped (backlog full), searched, failed
+SEARCH_CACHE = Counter(
+    "ncii_index_cache_total", "Perceptual query codes answered from the worker's recent answers, or searched",
+    ["outcome"],
+)  # hit, miss
 INDEX_SIZE = Gauge("ncii_index_hashes", "Hashes in this worker's index", multiprocess_mode="max")
 INDEX_SEQ = Gauge("ncii_index_seq", "Last change-log entry applied by this worker", multiprocess_mode="min")
 WEBHOOK_DELIVERIES = Counter(

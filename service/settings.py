@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     )
     # Index
     index_poll_seconds: float = Field(0.5, description="How often each worker reads the change log.")
+    index_cache_entries: int = Field(
+        50_000, ge=0, le=10_000_000,
+        description="Recent perceptual search answers each worker keeps for repeated uploads (0: none); "
+        "every change to the bank invalidates them.",
+    )
     snapshot_every_changes: int = Field(50_000, description="Write an index snapshot after this many changes.")
 
     @property

@@ -119,3 +119,83 @@ def test_rebuild_skips_withdrawn_and_suspended_hashes(client, settings):
     with client.app.state.sessions() as session, session.begin():
         session.execute(update(Case).values(status="active"))  # status of the case is not what counts
     assert _fresh(client.app, settings).size() == 1
+
+
+def _pdq_codes(*hexes: str) -> np.ndarray:
+    return np.stack([np.frombuffer(bytes.fromhex(h), dtype=np.uint8) for h in hexes])
+
+
+def _counting_searches(index: BankIndex, monkeypatch) -> list[int]:
+    """Codes the worker's HashIndex is asked to search, per call (the rest came from the cache)."""
+    calls: list[int] = []
+    perceptual = index._index_for("pdq")
+    original = perceptual.search
+
+    def counted(codes, threshold, **kwargs):
+        calls.append(len(codes))
+        return original(codes, threshold, **kwargs)
+
+    monkeypatch.setattr(perceptual, "search", counted)
+    return calls
+
+
+def test_repeated_uploads_are_answered_from_the_cache_until_the_bank_changes(client, monkeypatch):
+    index: BankIndex = client.app.state.index
+    stored = random_pdq()
+    case = submit(client, image_item(stored))
+    catch_up(client.app)
+    calls = _counting_searches(index, monkeypatch)
+    near, later = flip_bits(stored, 5), random_pdq()
+    first = index.search("pdq", _pdq_codes(near, later), 31)
+    assert [[h.distance for h in hits] for hits in first] == [[5], []] and calls == [2]
+    again = index.search("pdq", _pdq_codes(later, near, near), 31)  # all three from the cache
+    assert [[h.distance for h in hits] for hits in again] == [[], [5], [5]] and calls == [2]
+    assert index.search("pdq", _pdq_codes(near), 52)[0][0].distance == 5 and calls == [2, 1]  # another radius
+
+    # A new case holding a copy of ``later``: the cached "no match" is never served again.
+    submit(client, image_item(flip_bits(later, 2)))
+    catch_up(client.app)
+    assert [h.distance for h in index.search("pdq", _pdq_codes(later), 31)[0]] == [2] and calls[-1] == 1
+    # A withdrawal: neither is the cached match.
+    client.delete(f"/v1/cases/{case['case_number']}", headers=pin_headers(case))
+    catch_up(client.app)
+    assert index.search("pdq", _pdq_codes(near), 31) == [[]]
+
+
+def test_an_answer_computed_while_the_bank_changes_is_not_kept(client, monkeypatch):
+    """The generation is read before the index: a search that overlaps a change stores its
+    answer under the old generation, which is never served."""
+    index: BankIndex = client.app.state.index
+    query = random_pdq()
+    submit(client, image_item(random_pdq()))
+    catch_up(client.app)
+    perceptual = index._index_for("pdq")
+    original = perceptual.search
+    newcomer = flip_bits(query, 1)
+
+    def search_then_change(codes, threshold, **kwargs):
+        answer = original(codes, threshold, **kwargs)  # the bank as it was: no match
+        monkeypatch.setattr(perceptual, "search", original)
+        submit(client, image_item(newcomer))
+        catch_up(client.app)  # applied before this search returns
+        return answer
+
+    monkeypatch.setattr(perceptual, "search", search_then_change)
+    assert index.search("pdq", _pdq_codes(query), 31) == [[]]
+    assert [h.distance for h in index.search("pdq", _pdq_codes(query), 31)[0]] == [1]
+
+
+def test_the_cache_can_be_switched_off(tmp_path, database_url, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(make_settings(tmp_path / "data", database_url, index_cache_entries=0))) as client:
+        index: BankIndex = client.app.state.index
+        submit(client, image_item(random_pdq()))
+        catch_up(client.app)
+        calls = _counting_searches(index, monkeypatch)
+        code = _pdq_codes(random_pdq())
+        index.search("pdq", code, 31)
+        index.search("pdq", code, 31)
+        assert calls == [1, 1] and len(index._cache) == 0
