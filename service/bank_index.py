@@ -35,7 +35,7 @@ from matcher.signals import get_signal
 from . import metrics
 from .bank import changes
 from .db.models import BankHash, ChangeLog
-from .search_cache import SearchCache
+from .search_cache import Change, ChangeHistory, SearchCache
 from .settings import Settings
 
 log = logging.getLogger("ncii.index")
@@ -62,7 +62,7 @@ class BankIndex:
         self.seq = 0
         # Bumped after every change applied to the index: the search cache's validity.
         self.generation = 0
-        self._cache = SearchCache(settings.index_cache_entries)
+        self._cache = SearchCache(settings.index_cache_entries, ChangeHistory())
         self.snapshot_seq = 0
         self.ready = False
         self.loaded_from = ""  # "snapshot" or "database": how this worker's index started
@@ -163,12 +163,20 @@ class BankIndex:
 
     def _apply_run(self, run) -> None:
         if run[0].op == "add":
-            self._apply_adds([(r.hash_id, r.signal, r.code) for r in run if r.code is not None])
+            applied = self._apply_adds([(r.hash_id, r.signal, r.code) for r in run if r.code is not None])
         else:
-            self._apply_removes([(r.hash_id, r.signal) for r in run])
-        self.generation += 1  # after the index changed: answers computed before are never served again
+            applied = self._apply_removes([(r.hash_id, r.signal) for r in run])
+        # After the index changed, and recorded before the new generation is published: an answer
+        # computed before is never served again without these changes replayed onto it.
+        generation = self.generation + 1
+        self._cache.history.record(
+            generation, [Change(generation, signal, run[0].op, ids, codes) for signal, ids, codes in applied]
+        )
+        self.generation = generation
 
-    def _apply_adds(self, rows) -> None:
+    def _apply_adds(self, rows) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Returns what changed in the perceptual indexes: (signal, ids, codes)."""
+        applied = []
         by_signal: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
         for hash_id, signal, code in rows:
             by_signal[signal].append((hash_id, code))
@@ -182,8 +190,12 @@ class BankIndex:
             ids = np.fromiter((i for i, _ in items), dtype=np.int64, count=len(items))
             codes = np.frombuffer(b"".join(bytes(c) for _, c in items), dtype=np.uint8).reshape(len(items), -1)
             self._index_for(signal).add(ids, codes)
+            applied.append((signal, ids, codes))
+        return applied
 
-    def _apply_removes(self, rows) -> None:
+    def _apply_removes(self, rows) -> list[tuple[str, np.ndarray, None]]:
+        """Returns what changed in the perceptual indexes: (signal, ids, None)."""
+        applied = []
         by_signal: dict[str, list[int]] = defaultdict(list)
         for hash_id, signal in rows:
             by_signal[signal].append(hash_id)
@@ -195,7 +207,10 @@ class BankIndex:
                         self._exact[known[0]][known[1]].discard(hash_id)
                 continue
             if signal in self._perceptual:
-                self._perceptual[signal].remove(np.asarray(ids, dtype=np.int64))
+                removed = np.asarray(ids, dtype=np.int64)
+                self._perceptual[signal].remove(removed)
+                applied.append((signal, removed, None))
+        return applied
 
     # ------------------------------------------------------------------ searching
 

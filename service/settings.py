@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     index_cache_entries: int = Field(
         50_000, ge=0, le=10_000_000,
         description="Recent perceptual search answers each worker keeps for repeated uploads (0: none); "
-        "every change to the bank invalidates them.",
+        "brought up to date with the bank's changes before they are served.",
     )
     snapshot_every_changes: int = Field(50_000, description="Write an index snapshot after this many changes.")
 

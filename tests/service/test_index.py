@@ -152,14 +152,59 @@ def test_repeated_uploads_are_answered_from_the_cache_until_the_bank_changes(cli
     assert [[h.distance for h in hits] for hits in again] == [[], [5], [5]] and calls == [2]
     assert index.search("pdq", _pdq_codes(near), 52)[0][0].distance == 5 and calls == [2, 1]  # another radius
 
-    # A new case holding a copy of ``later``: the cached "no match" is never served again.
+    # A new case holding a copy of ``later``: the cached "no match" is brought up to date from
+    # the change history (no search), and so is the cached match after a withdrawal.
     submit(client, image_item(flip_bits(later, 2)))
     catch_up(client.app)
-    assert [h.distance for h in index.search("pdq", _pdq_codes(later), 31)[0]] == [2] and calls[-1] == 1
-    # A withdrawal: neither is the cached match.
+    assert [h.distance for h in index.search("pdq", _pdq_codes(later), 31)[0]] == [2]
     client.delete(f"/v1/cases/{case['case_number']}", headers=pin_headers(case))
     catch_up(client.app)
     assert index.search("pdq", _pdq_codes(near), 31) == [[]]
+    assert calls == [2, 1]
+
+
+def test_cached_answers_brought_up_to_date_equal_fresh_searches(client):
+    """Submissions (near copies of the queries among them) and withdrawals in random order,
+    each followed by the same queries: the cache's answers are always the index's own."""
+    index: BankIndex = client.app.state.index
+    rng = random.Random(11)
+    queries = [random_pdq() for _ in range(12)]
+    codes = _pdq_codes(*queries)
+    cases = []
+    for step in range(40):
+        if cases and rng.random() < 0.3:
+            case = cases.pop(rng.randrange(len(cases)))
+            client.delete(f"/v1/cases/{case['case_number']}", headers=pin_headers(case))
+        else:
+            near = [flip_bits(rng.choice(queries), rng.choice([0, 5, 20, 31, 32, 40, 52, 60])) for _ in range(2)]
+            cases.append(submit(client, image_item(*near)))
+        if rng.random() < 0.5:  # sometimes several changes land between two checks
+            catch_up(client.app)
+            for radius in (31, 52):
+                fresh = index._index_for("pdq").search(codes, radius)
+                cached = index.search("pdq", codes, radius)
+                assert [[(h.hash_id, h.distance) for h in hits] for hits in cached] == [
+                    list(zip(f.ids.tolist(), f.distances.tolist())) for f in fresh
+                ], step
+    assert len(index._cache) == 2 * len(queries)
+
+
+def test_a_cached_answer_older_than_the_history_is_searched_again(client, monkeypatch):
+    from service import search_cache
+
+    index: BankIndex = client.app.state.index
+    query = random_pdq()
+    index.search("pdq", _pdq_codes(query), 31)
+    calls = _counting_searches(index, monkeypatch)
+    monkeypatch.setattr(index._cache.history, "_max_runs", 2)
+    for d in (3, 4, 5):  # three generations: the first falls out of a two-run history
+        submit(client, image_item(flip_bits(query, d)))
+        catch_up(client.app)
+    assert [h.distance for h in index.search("pdq", _pdq_codes(query), 31)[0]] == [3, 4, 5] and calls == [1]
+    monkeypatch.setattr(search_cache, "MAX_REPLAY_RUNS", 0)  # too much to replay: search
+    submit(client, image_item(flip_bits(query, 6)))
+    catch_up(client.app)
+    assert [h.distance for h in index.search("pdq", _pdq_codes(query), 31)[0]] == [3, 4, 5, 6] and calls == [1, 1]
 
 
 def test_an_answer_computed_while_the_bank_changes_is_not_kept(client, monkeypatch):
