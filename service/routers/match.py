@@ -115,8 +115,9 @@ def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]
 
 
 #: Index searches running at once in one worker: as many as there are cores. The search is
-#: numpy that releases the GIL (and splits a large batch over the cores itself); more of them
-#: at once than cores only queue in the thread pool, holding threads the database work needs.
+#: compiled code that holds no GIL (a large batch is spread over the cores only when it runs
+#: alone); more of them at once than cores only queue in the thread pool, holding threads the
+#: database work needs.
 SEARCH_THREADS = os.cpu_count() or 1
 
 
