@@ -22,6 +22,7 @@ from .bank import audit
 from .bank.case_numbers import normalise_case_number, normalise_pin
 from .bank_index import BankIndex
 from .db.models import Case
+from .db.times import as_utc  # noqa: F401  (routers import it from here)
 from .errors import ApiError
 from .settings import Settings
 
@@ -63,13 +64,6 @@ ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
 
 async def get_index(request: Request) -> BankIndex:
     return request.app.state.index
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)
 
 
 _AUTH_FAILED = "The case number or the PIN is not right."

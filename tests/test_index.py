@@ -64,13 +64,19 @@ def search_path(request, monkeypatch) -> str:
     return request.param
 
 
-def test_kernel_overflowing_its_buffers_still_returns_everything(rng):
-    """More matches than the output buffers, and more candidates than the scratch list: both regrow."""
+def skewed_index(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, HashIndex]:
+    """3,000 codes within 20 bits of one base code, all in the tables: a few crowded buckets."""
     base = rng.integers(0, 256, 32, dtype=np.uint8)
     codes = np.stack([flip_bits(base, int(d), rng) for d in rng.integers(0, 20, 3000)])
     index = HashIndex(256, tuned_threshold=31, tail_limit=500, background_merges=False)
     index.add(np.arange(len(codes), dtype=np.int64), codes)
     index.compact()
+    return base, codes, index
+
+
+def test_kernel_overflowing_its_buffers_still_returns_everything(rng):
+    """More matches than the output buffers, and more candidates than the scratch list: both regrow."""
+    base, codes, index = skewed_index(rng)
     assert index._state.tables is not None and index._state.tables.plan(31) is not None
     bank = dict(enumerate(codes))
     assert_exact(index, bank, base[None], 31)  # ~3000 matches for one query, all in few buckets
@@ -85,11 +91,7 @@ def batched(index: HashIndex, queries: np.ndarray, threshold: int) -> bool:
 
 def test_batch_overflowing_its_buffers_still_returns_everything(rng):
     """A batch whose candidates far exceed the expected count (skewed buckets) and whose matches exceed the outputs."""
-    base = rng.integers(0, 256, 32, dtype=np.uint8)
-    codes = np.stack([flip_bits(base, int(d), rng) for d in rng.integers(0, 20, 3000)])
-    index = HashIndex(256, tuned_threshold=31, tail_limit=500, background_merges=False)
-    index.add(np.arange(len(codes), dtype=np.int64), codes)
-    index.compact()
+    base, codes, index = skewed_index(rng)
     queries = np.stack([flip_bits(base, int(d), rng) for d in rng.integers(0, 8, 20)])
     assert kernel.USE_KERNEL is False or batched(index, queries, 31)
     assert_exact(index, dict(enumerate(codes)), queries, 31)

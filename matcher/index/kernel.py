@@ -85,6 +85,33 @@ CANDIDATES_AHEAD = 16
 SORTED_AHEAD = 32
 
 
+@njit(inline="always", boundscheck=False)
+def _distance(words, row, qwords, qi):
+    """Hamming distance of stored code ``row`` and query ``qi``; unrolled for 256-bit codes (PDQ)."""
+    if qwords.shape[1] == 4:
+        return (
+            _popcount(words[row, 0] ^ qwords[qi, 0])
+            + _popcount(words[row, 1] ^ qwords[qi, 1])
+            + _popcount(words[row, 2] ^ qwords[qi, 2])
+            + _popcount(words[row, 3] ^ qwords[qi, 3])
+        )
+    distance = 0
+    for w in range(qwords.shape[1]):
+        distance += _popcount(words[row, w] ^ qwords[qi, w])
+    return distance
+
+
+@njit(inline="always")
+def _emit(found, qi, row, distance, out_query, out_row, out_dist):
+    """Record one match if the outputs have room; the new count, which may pass their size
+    (the caller then grows them and searches again: matches are rare)."""
+    if found < out_query.shape[0]:
+        out_query[found] = qi
+        out_row[found] = row
+        out_dist[found] = distance
+    return found + 1
+
+
 @njit(nogil=True, cache=True, boundscheck=False)
 def probe_and_verify(
     key_first,  # (m,) int64: the word each table's substring starts in (SubstringLayout.key_parts)
@@ -124,7 +151,6 @@ def probe_and_verify(
     nq = qwords.shape[0]
     nw = qwords.shape[1]
     n_probes = tables.shape[0]
-    cap = out_query.shape[0]
     room = cand_buf.shape[0]
     found = 0
     rows_address = rows.ctypes.data
@@ -172,15 +198,9 @@ def probe_and_verify(
                     + _popcount(words[row, 3] ^ q3)
                 )
             else:
-                distance = 0
-                for w in range(nw):
-                    distance += _popcount(words[row, w] ^ qwords[qi, w])
+                distance = _distance(words, row, qwords, qi)
             if distance <= threshold:
-                if found < cap:
-                    out_query[found] = qi
-                    out_row[found] = row
-                    out_dist[found] = distance
-                found += 1
+                found = _emit(found, qi, row, distance, out_query, out_row, out_dist)
     return found
 
 
@@ -307,7 +327,6 @@ def sort_and_verify(
     Returns how many matched (may exceed the buffers' size).
     """
     nw = qwords.shape[1]
-    cap = out_query.shape[0]
     words_address = words.ctypes.data
     code_bytes = nw * 8
     query_mask = (1 << QUERY_BITS) - 1
@@ -338,23 +357,9 @@ def sort_and_verify(
             entry = buf[i]
             row = entry >> QUERY_BITS
             qi = entry & query_mask
-            if nw == 4:
-                distance = (
-                    _popcount(words[row, 0] ^ qwords[qi, 0])
-                    + _popcount(words[row, 1] ^ qwords[qi, 1])
-                    + _popcount(words[row, 2] ^ qwords[qi, 2])
-                    + _popcount(words[row, 3] ^ qwords[qi, 3])
-                )
-            else:
-                distance = 0
-                for w in range(nw):
-                    distance += _popcount(words[row, w] ^ qwords[qi, w])
+            distance = _distance(words, row, qwords, qi)
             if distance <= threshold:
-                if found < cap:
-                    out_query[found] = qi
-                    out_row[found] = row
-                    out_dist[found] = distance
-                found += 1
+                found = _emit(found, qi, row, distance, out_query, out_row, out_dist)
     return found
 
 

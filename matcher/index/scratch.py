@@ -58,8 +58,8 @@ _spare_lock = threading.Lock()
 def borrowed_scratch(keep: int = 2) -> Iterator[ScratchSet]:
     """A ``ScratchSet`` for the duration of one search; at most ``keep`` are kept between searches.
 
-    Few are kept because a search that borrows one keeps every core busy, so
-    more such searches at once gain nothing (and each set holds several MB).
+    Few are kept (``HashIndex`` keeps one per core) because one such search at a time per
+    core keeps the cores busy, so more sets gain nothing (and each holds several MB).
     """
     with _spare_lock:
         borrowed = _spare_sets.pop() if _spare_sets else ScratchSet()

@@ -65,9 +65,11 @@ class SignalType:
 
     def usable(self, value: Hash) -> bool:
         """False for hashes too weak to match on (e.g. PDQ of a flat image)."""
-        if self.min_quality is None or value.quality is None:
-            return True
-        return value.quality >= self.min_quality
+        return self.usable_quality(value.quality)
+
+    def usable_quality(self, quality: int | None) -> bool:
+        """``usable`` for a hash known only by its quality (a batch parsed in one piece)."""
+        return self.min_quality is None or quality is None or quality >= self.min_quality
 
 
 _REGISTRY: dict[str, SignalType] = {}

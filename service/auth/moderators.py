@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db.models import Moderator, ModeratorSession, Platform
+from ..db.times import as_utc
 from ..settings import Settings
 from ..bank import audit
 from .passwords import hash_secret, lock_seconds, verify_secret
@@ -52,12 +53,6 @@ class Reviewer:
     @classmethod
     def of(cls, moderator: Moderator) -> Reviewer:
         return cls(id=moderator.id, name=moderator.name, role=moderator.role, platform_id=moderator.platform_id)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)
 
 
 def generate_password() -> str:
@@ -152,7 +147,7 @@ def authenticate(session: Session, settings: Settings, name: str, password: str)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     moderator = session.scalar(query)
-    locked_until = _utc(moderator.locked_until) if moderator is not None else None
+    locked_until = as_utc(moderator.locked_until) if moderator is not None else None
     if locked_until is not None and locked_until > now:
         raise LoginLocked(int((locked_until - now).total_seconds()) + 1)
     ok = verify_secret(settings, moderator.password_hash if moderator is not None else None, password[:PASSWORD_MAX_CHARS])

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from ..bank import audit
 from ..db.engine import transaction
 from ..db.models import Moderator, ModeratorSession
+from ..db.times import as_utc
 from ..errors import ApiError
 from ..settings import Settings
 from .moderators import Reviewer
@@ -48,10 +49,6 @@ def digest(token: str) -> str:
 def csrf_token(token: str) -> str:
     """The session's CSRF token: derived from the session token, so nothing more is stored."""
     return hmac.new(token.encode(), b"ncii-review-csrf", hashlib.sha256).hexdigest()
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def start(session: Session, settings: Settings, moderator: Moderator) -> str:
@@ -89,8 +86,8 @@ def resolve(session: Session, settings: Settings, token: str) -> Reviewer | None
     if row is None:
         return None
     live, moderator = row
-    idle_limit = _utc(live.last_seen_at) + timedelta(minutes=settings.moderator_idle_minutes)
-    if live.ended_at is not None or moderator.status != "active" or _utc(live.expires_at) <= now or idle_limit <= now:
+    idle_limit = as_utc(live.last_seen_at) + timedelta(minutes=settings.moderator_idle_minutes)
+    if live.ended_at is not None or moderator.status != "active" or as_utc(live.expires_at) <= now or idle_limit <= now:
         if live.ended_at is None:
             live.ended_at = now
         return None

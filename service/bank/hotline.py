@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import BankHash, Case, HashReputation, HotlineAction
+from ..db.times import as_utc
 from . import audit, changes, reputation
 
 
@@ -68,12 +69,6 @@ class ActionOutcome:
     index_change: bool  # whether a change-log entry was written
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)
-
-
 def suspended(session: Session, *, limit: int = 50, after: int = 0) -> tuple[list[SuspendedHash], int | None]:
     """Suspended hashes with their reputation, by hash id (the cursor), and the next cursor."""
     rows = session.execute(
@@ -96,9 +91,9 @@ def _summary(bank_hash: BankHash, case_status: str, case_created: datetime, rep:
         variant=bank_hash.variant,
         quality=bank_hash.quality,
         case_status=case_status,
-        case_age_days=max(0, (now - _utc(case_created)).days),
-        suspended_at=_utc(rep.suspended_at) if rep else None,
-        cleared_at=_utc(rep.cleared_at) if rep else None,
+        case_age_days=max(0, (now - as_utc(case_created)).days),
+        suspended_at=as_utc(rep.suspended_at) if rep else None,
+        cleared_at=as_utc(rep.cleared_at) if rep else None,
         ncii_remove=rep.ncii_count if rep else 0,
         not_ncii=rep.not_ncii_count if rep else 0,
         escalate=rep.escalate_count if rep else 0,

@@ -34,6 +34,7 @@ from ..db.models import (
     MatchEvent,
     ReviewDecision,
 )
+from ..db.times import as_utc
 from ..settings import Settings
 from .. import webhooks
 from . import audit, reputation
@@ -256,10 +257,6 @@ def _confidence(signal: str, distance: int) -> str | None:
         return None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
 def _heads(session: Session, where: list, *, after: int = 0, before: int | None = None, limit: int) -> list[tuple[int, int, str | None]]:
     """Group heads (first event id, platform, content_ref) in id order; newest first when ``before`` is given."""
     first_id = func.min(MatchEvent.id)
@@ -352,9 +349,9 @@ def _groups(session: Session, where: list, page: list[tuple[int, int, str | None
                 quality=quality,
                 hash_status=hash_status,
                 case_status=case_status,
-                case_age_days=max(0, (now - _utc(case_created)).days),
+                case_age_days=max(0, (now - as_utc(case_created)).days),
                 review_status=event.review_status,
-                matched_at=_utc(event.created_at),
+                matched_at=as_utc(event.created_at),
                 preview_url=event.preview_url,
                 others=others(event.hash_id, event.platform_id),
             )

@@ -18,13 +18,14 @@ import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..bank import audit
 from ..db.models import BankHash, Case, ChangeLog, HashReputation
+from ..db.times import as_utc
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 1_000
@@ -103,10 +104,6 @@ class Page:
     has_more: bool
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
 def latest_seq(session: Session) -> int:
     return session.scalar(select(func.coalesce(func.max(ChangeLog.seq), 0))) or 0
 
@@ -155,7 +152,7 @@ def read_page(session: Session, after: int, limit: int = DEFAULT_LIMIT) -> Page:
             signal=r[2],
             op=r[3],
             reason=r[4],
-            at=_utc(r[5]),
+            at=as_utc(r[5]),
             code=bytes(r[6]),
             status=r[7],
             quality=r[8],
@@ -184,7 +181,7 @@ def position_at(session: Session, moment: datetime) -> int:
 def change_time(session: Session, seq: int) -> datetime | None:
     """When the change at position ``seq`` was made (None if no change has that position)."""
     at = session.scalar(select(ChangeLog.at).where(ChangeLog.seq == seq))
-    return None if at is None else _utc(at)
+    return None if at is None else as_utc(at)
 
 
 @dataclass(frozen=True)

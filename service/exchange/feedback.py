@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..bank import audit, reputation
 from ..db.models import FEEDBACK_VERDICTS, BankHash, ExchangeFeedback, ReviewDecision
+from ..db.times import as_utc
 from ..settings import Settings
 
 
@@ -168,14 +169,10 @@ def opinions(session: Session, hash_ids: Iterable[int]) -> dict[int, list[Opinio
             .where(ReviewDecision.hash_id.in_(chunk))
             .order_by(ReviewDecision.id)
         ):
-            keep(hash_id, Opinion(platform_id, _REVIEW_AS_FEEDBACK[decision], _utc(at)))
+            keep(hash_id, Opinion(platform_id, _REVIEW_AS_FEEDBACK[decision], as_utc(at)))
         for row in session.scalars(select(ExchangeFeedback).where(ExchangeFeedback.hash_id.in_(chunk))):
-            keep(row.hash_id, Opinion(row.platform_id, row.verdict, _utc(row.updated_at), tuple(row.tags or ())))
+            keep(row.hash_id, Opinion(row.platform_id, row.verdict, as_utc(row.updated_at), tuple(row.tags or ())))
     by_hash: dict[int, list[Opinion]] = defaultdict(list)
     for (hash_id, _), opinion in sorted(newest.items()):
         by_hash[hash_id].append(opinion)
     return by_hash
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

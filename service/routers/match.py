@@ -32,31 +32,25 @@ from ..deps import get_index, get_settings, platform_with
 from ..errors import ApiError
 from ..review_band import ReviewBand
 from ..preview_urls import PreviewUrl
-from ..schemas import MatchRequest, MatchResponse, QueryResult, ReviewBandMode
+from ..schemas import MatchRequest, MatchResponse, ReviewBandMode
 from ..settings import Settings
 
 router = APIRouter(prefix="/v1/match", tags=["match (platforms)"])
 
 
-def _answer(response: MatchResponse) -> Response:
-    """Serialised once, straight from the model we built (FastAPI would validate it again first:
-    for a batch of 1,000 queries that costs more than the search)."""
-    return Response(response.model_dump_json(), media_type="application/json")
-
-
-def _answer_plain(results: list[dict], band: str) -> Response:
-    """The same answer as ``MatchResponse`` (the route's documented model, field for field), from plain dicts.
+def _answer(results: list[dict], band: str) -> Response:
+    """The answer ``MatchResponse`` documents, field for field, from plain dicts, serialised once.
 
     A batch's answer is mostly "checked, no match": building a pydantic model per query cost more
-    than parsing the request (150 us per 100 queries, measured), and serialising dicts in Rust is
-    as fast as dumping the models.
+    than parsing the request (150 us per 100 queries, measured), and FastAPI would validate a
+    returned model again; serialising dicts in Rust is as fast as dumping the models.
     """
     return Response(to_json({"results": results, "review_band": band}), media_type="application/json")
 
 
-def _result(index: int, content_ref: str | None, status: str = "checked", code: str | None = None,
-            reason: str | None = None) -> dict:
-    return {"index": index, "content_ref": content_ref, "status": status, "code": code, "reason": reason, "matches": []}
+def _result(index: int, content_ref: str | None) -> dict:
+    """A query's result before its search: checked, no matches (yet)."""
+    return {"index": index, "content_ref": content_ref, "status": "checked", "code": None, "reason": None, "matches": []}
 
 
 def _codes_at_once(signal: SignalType, texts: list[str]) -> np.ndarray | None:
@@ -105,7 +99,7 @@ def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]
                 except MatcherError as error:
                     results[i].update(status="invalid", code=error.code, reason=str(error))
                     continue
-            if signal.min_quality is not None and q.quality is not None and q.quality < signal.min_quality:
+            if not signal.usable_quality(q.quality):
                 results[i].update(status="skipped", code="quality_too_low",
                                   reason=f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably")
                 continue
@@ -148,7 +142,7 @@ def _find_or_answer(
 ) -> matching.Hits | Response:
     """The search; when it finds nothing (nearly every upload) the answer too, in the same hop."""
     hits = matching.find(queries, index, radius, threads=threads)
-    return hits if hits else _answer_plain(results, band)
+    return hits if hits else _answer(results, band)
 
 
 def _resolve_and_answer(
@@ -159,7 +153,7 @@ def _resolve_and_answer(
     matching.record(app.state.sessions, events)
     for query_index, matches in found.items():
         results[query_index]["matches"] = [m.model_dump() for m in matches]
-    return _answer_plain(results, band)
+    return _answer(results, band)
 
 
 #: A request with at most this many codes is searched on the event loop itself: at PDQ's 31 one
@@ -234,7 +228,7 @@ async def match_image(
         status = 413 if result.error.code == "image_too_large" else 422
         raise ApiError(status, result.error.code, str(result.error))
     queries = [matching.Query(0, "md5", result.hashes["md5"].to_array()[None, :], content_ref, preview_url=preview_url)]
-    checked = QueryResult(index=0, content_ref=content_ref, status="checked")
+    checked = _result(0, content_ref)
     if result.kind == "image":
         pdq = result.hashes["pdq"]
         if get_signal("pdq").usable(pdq) and len(result.group):
@@ -243,8 +237,8 @@ async def match_image(
                 matching.Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary), preview_url)
             )
         else:
-            checked.code = "quality_too_low"
-            checked.reason = f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only"
+            checked.update(code="quality_too_low",
+                           reason=f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only")
     radius, band = _plan_band(request.app, queries, caller, "image", review_band)
     hits = await anyio.to_thread.run_sync(
         matching.find, queries, index, radius, limiter=_search_limiter(request.app)
@@ -253,5 +247,5 @@ async def match_image(
         matching.resolve, hits, queries, request.app.state.readers, caller, "image", radius
     )
     await run_in_threadpool(matching.record, request.app.state.sessions, events)
-    checked.matches = found.get(0, [])
-    return _answer(MatchResponse(results=[checked], review_band=band))
+    checked["matches"] = [m.model_dump() for m in found.get(0, [])]
+    return _answer([checked], band)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import metrics
 from ..bank import audit
 from ..db.models import MatchEvent, Platform, ReviewDecision, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..db.times import as_utc
 from ..settings import Settings
 from . import delivery
 
@@ -35,14 +36,8 @@ log = logging.getLogger("ncii.webhooks")
 NOTIFYING_DECISIONS = {"ncii_remove": "ncii_remove"}
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)
-
-
 def iso(moment: datetime | None) -> str | None:
-    moment = _utc(moment)
+    moment = as_utc(moment)
     return None if moment is None else moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 

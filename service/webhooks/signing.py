@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..db.times import as_utc
 from ..settings import Settings
 
 SECRET_PREFIX = "whsec_"
@@ -126,8 +127,7 @@ def signing_secrets(
     current = platform_secret(settings, platform_id, version)
     now = now or datetime.now(timezone.utc)
     if previous_until is not None and version > 1:
-        until = previous_until if previous_until.tzinfo is not None else previous_until.replace(tzinfo=timezone.utc)
-        if until > now:
+        if as_utc(previous_until) > now:
             return [current, platform_secret(settings, platform_id, version - 1)]
     return [current]
 
