@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from . import pdq
+from . import frames, pdq
 from .hash_value import hamming_matrix
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of w, h
@@ -333,6 +333,9 @@ class Strategy:
     min_quality: int = pdq.MIN_QUALITY
     #: A trimmed box is used only if it removes at least this share of a side.
     min_trim_share: float = 0.02
+    #: Queries only: how many framed photo boxes (:mod:`matcher.frames`) to look up,
+    #: each with its mirror image.
+    frame_boxes: int = 0
 
     def bank_group(self, rgb: np.ndarray) -> HashGroup:
         """Hashes to store for a submitted image (variants of quality < ``min_quality`` dropped).
@@ -349,7 +352,22 @@ class Strategy:
         """Hashes to look up for an upload."""
         work = reduce_to_working_size(rgb)
         group = _hash_variants(rgb, self.query, self.min_quality, work)
-        return self._with_trim(group, work) if self.trim_query else group
+        group = self._with_trim(group, work) if self.trim_query else group
+        return self._with_frames(group, work) if self.frame_boxes else group
+
+    def _with_frames(self, group: HashGroup, work: np.ndarray) -> HashGroup:
+        """Add the photo boxes found inside a frame (:mod:`matcher.frames`) and their mirror images."""
+        extra: list[VariantHash] = []
+        for k, (box, _) in enumerate(frames.content_boxes(work, self.frame_boxes)):
+            pixels = work[box[1] : box[3], box[0] : box[2]]
+            if min(pixels.shape[:2]) < pdq.MIN_HASHABLE_DIM:
+                continue
+            codes, quality = pdq.hash_rgb_dihedral(pixels)
+            if quality < self.min_quality:
+                continue
+            extra.append(VariantHash(f"box{k + 1}", codes[0], quality, False))
+            extra.append(VariantHash(f"box{k + 1}/flipx", codes[4], quality, False))
+        return HashGroup(group.hashes + tuple(extra)) if extra else group
 
     def _with_trim(self, group: HashGroup, work: np.ndarray) -> HashGroup:
         """Add the trimmed frame of the working copy, if trimming removes enough."""
@@ -432,6 +450,7 @@ DEFAULT_STRATEGY = Strategy(
     query=(Variant("full", dihedral=True, primary=True), centre(0.90), centre(0.80)),
     primary_threshold=52,
     secondary_threshold=52,
+    frame_boxes=2,
 )
 
 
