@@ -19,8 +19,11 @@ Signals side by side, in the same run:
 Usage::
 
     python -m benchmarks.robustness [--images DIR] [--limit N] [--workers N]
+    python -m benchmarks.robustness --suite wild [--draws K] [--seed S] [--negatives DIR ...]
 
-Writes benchmarks/results/robustness.{json,md,png}.  The photo set is
+Writes benchmarks/results/robustness.{json,md,png}; the wild suite (random
+edits of benchmarks/wild_edits.py, worst quartile bin per family, false
+matches against negative folders) writes robustness_wild.{json,md}.  The photo set is
 research-only data: it is read in place, never copied.
 """
 
