@@ -48,13 +48,15 @@ class Transform:
 # --- single edits -----------------------------------------------------------
 
 
-def jpeg(quality: int) -> Fn:
-    def f(im, rng):
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=quality)
-        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+def encode(im: Image.Image, fmt: str = "JPEG", **options) -> Image.Image:
+    """Save ``im`` in ``fmt`` (JPEG, WEBP, PNG) and decode it again, as an upload would be."""
+    buf = io.BytesIO()
+    im.save(buf, fmt, **options)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
-    return f
+
+def jpeg(quality: int) -> Fn:
+    return lambda im, rng: encode(im, "JPEG", quality=quality)
 
 
 def scale(factor: float) -> Fn:
@@ -186,19 +188,26 @@ def rotate(deg: float, fit: bool) -> Fn:
     """Rotate by ``deg`` degrees, clockwise or counter-clockwise as ``rng`` says."""
 
     def f(im, rng):
-        w, h = im.size
-        angle = deg if rng.integers(2) else -deg
-        out = im.rotate(angle, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=(0, 0, 0))
-        if not fit:
-            return out
-        # Largest centred rectangle of aspect w:h inside the rotated w x h frame.
-        t = math.radians(abs(deg))
-        s = 1 / (math.cos(t) + max(w / h, h / w) * math.sin(t))
-        cw, ch = math.floor(w * s), math.floor(h * s)
-        x0, y0 = (w - cw) // 2, (h - ch) // 2
-        return out.crop((x0, y0, x0 + cw, y0 + ch))
+        return rotate_image(im, deg if rng.integers(2) else -deg, fit)
 
     return f
+
+
+def rotate_image(im: Image.Image, angle: float, fit: bool, fill=(0, 0, 0)) -> Image.Image:
+    """Rotate counter-clockwise in a frame of the same size; ``fit`` crops away the fill.
+
+    ``fit`` keeps the largest centred rectangle of the original aspect ratio
+    that the rotation leaves free of ``fill``.
+    """
+    w, h = im.size
+    out = im.rotate(angle, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=fill)
+    if not fit:
+        return out
+    t = math.radians(abs(angle))
+    s = 1 / (math.cos(t) + max(w / h, h / w) * math.sin(t))
+    cw, ch = math.floor(w * s), math.floor(h * s)
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    return out.crop((x0, y0, x0 + cw, y0 + ch))
 
 
 def quarter(turns: int) -> Fn:
