@@ -1,0 +1,631 @@
+"""False matches: the per-comparison distance tail between distinct images, by structure.
+
+Why this exists.  The group strategy (:mod:`matcher.groups`) matches an upload
+to a stored image when *any* of the upload's ~11 query codes is within 52 bits
+of *any* of the image's ~18 bank codes.  An independent evaluation found 3
+false matches among 1,052 distinct negatives, all dark, low-structure photos
+(bright objects on black), at distances 50 and 52.  PDQ's quality score is 100
+for almost every photo (it is a gradient sum capped at 100), so it cannot
+single those images out.  This benchmark
+
+1. hashes every bank photo into its bank group and every query image (the
+   negatives, and every bank photo as a query against the *other* bank
+   photos) into its query group, keeping for every code a few candidate
+   *structure* measures of the pixels it was computed on (see
+   :func:`structure_of_buffer`);
+2. computes the distance of **every** (query code, bank code) comparison
+   between distinct images (not only the best one per image pair) in a numba
+   kernel, into distance histograms per structure band of the pair (the pair's
+   structure is the lower of its two sides), and keeps every comparison closer
+   than :data:`RECORD_RADIUS` individually;
+3. reports which structure measure best separates the close comparisons from
+   the rest, fits the lower tail of the distance distribution per band
+   (beta-binomial by moments, and a quadratic in log P(d <= t) on the lowest
+   observed part), extrapolates P(d <= t) for t = 24..64, and turns it into
+   a per-upload false-match rate against a bank of 10 million codes, and the
+   largest threshold per band that keeps it below 1e-6 and 1e-9.
+
+Pairs of "negatives" that are really the same picture (see
+:data:`SAME_PICTURE`) are listed separately and left out of the fit.
+
+Usage::
+
+    python -m benchmarks.false_matches [--bank DIR] [--negatives DIR ...] [--limit N]
+
+Writes benchmarks/results/false_matches.{json,md}.  Hashes and structure
+values are cached per file under ~/.cache/ncii-matcher/false_matches/, so a
+rerun costs the kernel and the fits only (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import pickle
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+from scipy import stats
+
+from matcher import groups, pdq
+from matcher.loading import load_rgb_array
+
+try:
+    from benchmarks._common import CACHE_ROOT, DEFAULT_DISTRACTORS, DEFAULT_PHOTOS, RESULTS, image_paths, progress
+except ImportError:  # run as a script from benchmarks/
+    from _common import CACHE_ROOT, DEFAULT_DISTRACTORS, DEFAULT_PHOTOS, RESULTS, image_paths, progress  # type: ignore
+
+CACHE = CACHE_ROOT / "false_matches"
+#: The hard-negative set being built; used when it exists.
+HARDNEG = Path("/work/data/hardneg")
+#: Comparisons at or below this distance are kept one by one (the rest only in histograms).
+RECORD_RADIUS = 80
+#: Bank size the per-upload rates are quoted for (codes, not images).
+BANK_CODES = 10_000_000
+#: Thresholds the tail fit is extrapolated to.
+THRESHOLDS = tuple(range(24, 65))
+#: Target per-upload false-match rates at BANK_CODES.
+TARGETS = (1e-6, 1e-9)
+#: A fit needs at least this many comparisons at or below its lowest point.
+MIN_TAIL_COUNT = 20
+#: Quantile bins per structure measure (bands are unions of bins).
+N_BINS = 40
+#: Bumped whenever the cached per-image record changes meaning.
+CACHE_VERSION = 1
+
+#: Pairs of distinct files that are the same picture (looked at side by side:
+#: see the report's "same picture" table); their comparisons are left out.
+#: Keys are sorted file-name pairs.
+SAME_PICTURE: dict[tuple[str, str], str] = {}
+
+
+# --- structure measures (belongs in matcher.pdq once chosen; kept here for now) -------------
+#
+# HELPER FOR matcher: everything in this section reads matcher.pdq internals
+# (_downsample, _dct_matrix) and is the candidate for a public
+# ``pdq.structure(rgb)``.  It is here because matcher/ is being changed in
+# parallel; move it once the measure is settled.
+
+#: Measures, each oriented so that *higher means more structure*.
+MEASURES = (
+    "quality",  # PDQ quality as the reference computes it (capped at 100)
+    "gradient",  # the same gradient total uncapped: total // 90
+    "gradient_image",  # "gradient" of the image's full frame, for every code of the image
+    "dct_not_low2",  # 1 - share of DCT energy in the lowest 2x2 frequencies
+    "dct_not_low3",  # 1 - share of DCT energy in the lowest 3x3 frequencies
+    "strong_bits",  # 1 - share of coefficients within 0.1 RMS of the median (weak bits)
+    "mean_luma",  # mean of the 64x64 luma buffer, 0-255
+    "not_dark",  # 1 - share of the 64x64 luma buffer below 32
+)
+WEAK_BIT_FRACTION = 0.1
+DARK_LEVEL = 32
+
+
+def structure_of_buffer(buffer64: np.ndarray) -> dict[str, float]:
+    """Candidate structure measures of one PDQ 64x64 luma buffer (``gradient_image`` aside)."""
+    b = buffer64.astype(np.float32)
+    vertical = ((b[:-1, :] - b[1:, :]) * np.float32(100)) / np.float32(255)
+    horizontal = ((b[:, :-1] - b[:, 1:]) * np.float32(100)) / np.float32(255)
+    total = int(np.abs(np.trunc(vertical)).sum() + np.abs(np.trunc(horizontal)).sum())
+    dct = pdq._dct_matrix()
+    c = dct @ buffer64 @ dct.T  # the 16x16 coefficients PDQ thresholds (frequencies 1..16)
+    energy = float((c * c).sum()) or 1.0
+    flat = c.ravel()
+    median = np.partition(flat, 127)[127]
+    dev = np.abs(flat - median)
+    rms = float(np.sqrt((dev * dev).mean())) or 1.0
+    return {
+        "quality": float(min(total // 90, 100)),
+        "gradient": float(total // 90),
+        "dct_not_low2": 1.0 - float((c[:2, :2] ** 2).sum()) / energy,
+        "dct_not_low3": 1.0 - float((c[:3, :3] ** 2).sum()) / energy,
+        "strong_bits": 1.0 - float((dev < WEAK_BIT_FRACTION * rms).mean()),
+        "mean_luma": float(buffer64.mean()),
+        "not_dark": 1.0 - float((buffer64 < DARK_LEVEL).mean()),
+    }
+
+
+def structure_of_pixels(rgb: np.ndarray) -> dict[str, float]:
+    """:func:`structure_of_buffer` of the PDQ buffer of ``rgb`` (what PDQ hashes)."""
+    return structure_of_buffer(pdq._downsample(np.ascontiguousarray(rgb)))
+
+
+def _variant_pixels(rgb: np.ndarray, work: np.ndarray, name: str, variants: dict[str, groups.Variant]):
+    """The pixels a group's variant ``name`` was hashed on (dihedral turns share their base's)."""
+    base = name.split("/")[0]
+    if base == "trim":
+        x0, y0, x1, y1 = groups.trim_box(work)
+        return work[y0:y1, x0:x1]
+    v = variants.get(base)
+    if v is None:
+        return None
+    if v.primary:
+        return groups.crop(rgb, v.box)
+    return groups.rotate_bilinear(work, v.angle, v.box) if v.angle else groups.crop(work, v.box)
+
+
+def _group_record(rgb: np.ndarray, group: groups.HashGroup, variants: dict[str, groups.Variant]) -> dict:
+    """Codes, primary flags, variant names and per-code structure of one hash group."""
+    work = groups.reduce_to_working_size(rgb)
+    cache: dict[str, dict[str, float]] = {}
+    rows, unknown = [], 0
+    for h in group:
+        base = h.variant.split("/")[0]
+        if base not in cache:
+            pixels = _variant_pixels(rgb, work, h.variant, variants)
+            if pixels is None:  # a variant kind this benchmark does not know: use the full frame
+                unknown += 1
+                pixels = rgb
+            cache[base] = structure_of_pixels(pixels)
+        rows.append(cache[base])
+    return {
+        "codes": group.codes,
+        "primary": group.primary,
+        "variants": [h.variant for h in group],
+        "structure": {m: np.array([r[m] for r in rows], np.float64) for m in MEASURES if m != "gradient_image"},
+        "unknown_variants": unknown,
+    }
+
+
+def _strategy_key(strategy: groups.Strategy) -> str:
+    return hashlib.sha1(f"{CACHE_VERSION}|{strategy!r}".encode()).hexdigest()[:12]
+
+
+def image_record(path: Path, strategy: groups.Strategy, with_bank: bool) -> dict:
+    """Query group (and bank group if ``with_bank``) of one file with structure values, cached."""
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}|{_strategy_key(strategy)}".encode()).hexdigest()[:16]
+    cached = CACHE / f"{path.stem[:60]}-{key}-{'qb' if with_bank else 'q'}.pkl"
+    if cached.exists():
+        return pickle.loads(cached.read_bytes())
+    rgb = load_rgb_array(path)
+    names = {v.name: v for v in (*strategy.bank, *strategy.query)}
+    full = structure_of_pixels(rgb)
+    rec = {
+        "file": path.name,
+        "shape": rgb.shape[:2],
+        "full": full,
+        "query": _group_record(rgb, strategy.query_group(rgb), names),
+        "bank": _group_record(rgb, strategy.bank_group(rgb), names) if with_bank else None,
+    }
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(rec))
+    tmp.replace(cached)
+    return rec
+
+
+# --- the comparison kernel -----------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _popcount64(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@numba.njit(cache=True, nogil=True)
+def _compare_all(qcodes, qimg, qkind, qbin, bcodes, bimg, bkind, bbin, skip, hist, rec_q, rec_b, rec_d, radius):
+    """Every (query code, bank code) distance with skip[qimg, bimg] false, into ``hist``.
+
+    ``hist[m, min(qbin[m, q], bbin[m, b]), 2 * qkind + bkind, d] += 1`` for every
+    measure m; comparisons with d <= radius are also written to rec_* (as many
+    as fit; the return value is how many there were).
+    """
+    n_rec = 0
+    cap = rec_q.shape[0]
+    n_meas = qbin.shape[0]
+    for q in range(qcodes.shape[0]):
+        q0, q1, q2, q3 = qcodes[q, 0], qcodes[q, 1], qcodes[q, 2], qcodes[q, 3]
+        row = skip[qimg[q]]
+        kq = 2 * qkind[q]
+        for b in range(bcodes.shape[0]):
+            if row[bimg[b]]:
+                continue
+            d = (
+                _popcount64(q0 ^ bcodes[b, 0])
+                + _popcount64(q1 ^ bcodes[b, 1])
+                + _popcount64(q2 ^ bcodes[b, 2])
+                + _popcount64(q3 ^ bcodes[b, 3])
+            )
+            k = kq + bkind[b]
+            for m in range(n_meas):
+                x = qbin[m, q]
+                y = bbin[m, b]
+                hist[m, x if x < y else y, k, d] += 1
+            if d <= radius:
+                if n_rec < cap:
+                    rec_q[n_rec] = q
+                    rec_b[n_rec] = b
+                    rec_d[n_rec] = d
+                n_rec += 1
+    return n_rec
+
+
+# --- data set ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """All codes of one side (query or bank), flattened, with their image and structure."""
+
+    codes: np.ndarray  # (n, 32) uint8
+    image: np.ndarray  # (n,) index into the run's image list
+    primary: np.ndarray  # (n,) bool
+    variant: list[str]
+    structure: dict[str, np.ndarray]  # measure -> (n,)
+
+    @classmethod
+    def build(cls, records: list[dict], which: str, images: list[int]) -> "Side":
+        codes, image, primary, variant = [], [], [], []
+        structure: dict[str, list[np.ndarray]] = {m: [] for m in MEASURES}
+        for idx, rec in zip(images, records):
+            g = rec[which]
+            n = len(g["codes"])
+            codes.append(g["codes"])
+            image.append(np.full(n, idx, np.int32))
+            primary.append(g["primary"])
+            variant.extend(g["variants"])
+            for m in MEASURES:
+                v = np.full(n, rec["full"]["gradient"]) if m == "gradient_image" else g["structure"][m]
+                structure[m].append(v)
+        return cls(
+            np.concatenate(codes).astype(np.uint8),
+            np.concatenate(image),
+            np.concatenate(primary).astype(bool),
+            variant,
+            {m: np.concatenate(v) for m, v in structure.items()},
+        )
+
+
+def _as_words(codes: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(codes).view(np.uint64).reshape(-1, 4)
+
+
+def bin_edges(values: np.ndarray) -> np.ndarray:
+    """N_BINS - 1 inner edges at quantiles of ``values`` (ties make some bins empty)."""
+    return np.quantile(values, np.linspace(0, 1, N_BINS + 1)[1:-1])
+
+
+# --- tail fits ----------------------------------------------------------------------------------
+
+
+def _betabinom_moments(hist: np.ndarray) -> tuple[float, float] | None:
+    n = 256
+    d = np.arange(len(hist), dtype=np.float64)
+    tot = hist.sum()
+    if tot < 2:
+        return None
+    mean = float((hist * d).sum() / tot)
+    var = float((hist * (d - mean) ** 2).sum() / tot)
+    p = mean / n
+    binvar = n * p * (1 - p)
+    rho = max((var / binvar - 1) / (n - 1), 1e-9)
+    a = p * (1 / rho - 1)
+    b = (1 - p) * (1 / rho - 1)
+    return a, b
+
+
+def fit_tail(hist: np.ndarray) -> dict:
+    """Fits of P(d <= t) for one distance histogram (index = distance 0..256).
+
+    * ``betabinom``: beta-binomial on 256 bits with the histogram's mean and
+      variance (bits of PDQ are correlated, hence over-dispersed against a
+      binomial); checked against the observed lower tail (``check``).
+    * ``logquad``: weighted least squares of log P(d <= t) on a quadratic in t,
+      over the even t from the lowest with >= MIN_TAIL_COUNT comparisons at or
+      below it up to where P(d <= t) reaches 1e-3 (at least 6 points), weights
+      the counts (the variance of log of a count is ~1/count); extrapolated
+      below that, held non-decreasing in t (if the parabola turns up, it is
+      held flat: conservative).
+    * ``p``: the larger of the two at every t (conservative).
+    """
+    hist = np.asarray(hist, np.float64)
+    tot = hist.sum()
+    cum = np.cumsum(hist)
+    out: dict = {"comparisons": int(tot)}
+    ts = np.arange(257)
+    if tot == 0:
+        return out
+    ab = _betabinom_moments(hist)
+    bb = stats.betabinom.cdf(ts, 256, *ab) if ab else np.full(257, np.nan)
+    out["betabinom"] = {"alpha": ab[0], "beta": ab[1]} if ab else None
+    check = []
+    for t in (40, 50, 60, 70, 80, 90, 100):
+        check.append({"t": t, "observed": int(cum[t]), "expected": float(bb[t] * tot)})
+    out["check"] = check
+
+    lq = np.full(257, np.nan)
+    enough = np.flatnonzero(cum >= MIN_TAIL_COUNT)
+    if len(enough):
+        t_lo = int(enough[0]) + (int(enough[0]) % 2)  # even: PDQ distances are almost all even
+        t_hi = max(t_lo + 10, int(np.flatnonzero(cum <= 1e-3 * tot)[-1]) if (cum <= 1e-3 * tot).any() else t_lo)
+        fit_t = np.arange(t_lo, min(t_hi, 256) + 1, 2)
+        y = np.log(cum[fit_t] / tot)
+        w = cum[fit_t]
+        coef = np.polyfit(fit_t, y, 2, w=np.sqrt(w))
+        logp = np.polyval(coef, ts)
+        logp[t_lo:] = np.log(np.maximum(cum[t_lo:], 0.5) / tot)  # observed above the fit's start
+        for t in range(t_lo - 1, -1, -1):  # non-decreasing in t
+            logp[t] = min(logp[t], logp[t + 1])
+        lq = np.exp(logp)
+        resid = (np.exp(np.polyval(coef, fit_t)) * tot - cum[fit_t]) / np.sqrt(cum[fit_t])
+        out["logquad"] = {
+            "coef": coef.tolist(),
+            "fit_range": [int(fit_t[0]), int(fit_t[-1])],
+            "points": int(len(fit_t)),
+            "max_abs_pearson_resid": float(np.abs(resid).max()),
+        }
+    else:
+        out["logquad"] = None
+    out["p_betabinom"] = {int(t): float(bb[t]) for t in range(257)}
+    out["p_logquad"] = {int(t): float(lq[t]) for t in range(257)}
+    out["p"] = {int(t): float(np.nanmax([bb[t], lq[t]])) for t in range(257)}
+    out["observed"] = {int(t): int(cum[t]) for t in (40, 50, 60, 70, 80)}
+    return out
+
+
+def per_upload(p: float, codes_per_upload: float, bank_codes: int = BANK_CODES) -> float:
+    """1 - (1 - p)^(codes per upload x bank codes), computed without cancellation."""
+    if not p > 0:
+        return 0.0
+    return float(-math.expm1(codes_per_upload * bank_codes * math.log1p(-min(p, 1 - 1e-16))))
+
+
+def largest_threshold(fit: dict, codes_per_upload: float, target: float) -> int | None:
+    """The largest t in 0..64 whose conservative per-upload rate stays below ``target``."""
+    best = None
+    for t in range(0, 65):
+        if per_upload(fit["p"][t], codes_per_upload) < target:
+            best = t
+        else:
+            break
+    return best
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def _pair_key(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+def run(bank_dir: Path, negative_dirs: list[Path], limit: int | None, out: Path, negatives_in_bank: bool | None) -> dict:
+    strategy = groups.DEFAULT_STRATEGY
+    started = time.time()
+    bank_paths = image_paths(bank_dir, limit)
+    neg_paths = [p for d in negative_dirs for p in image_paths(d, limit)]
+    if negatives_in_bank is None:  # all pairs while that stays cheap
+        negatives_in_bank = len(neg_paths) <= 2000
+    paths = bank_paths + neg_paths
+    in_bank = [True] * len(bank_paths) + [negatives_in_bank] * len(neg_paths)
+    sets = ["bank"] * len(bank_paths) + [p.parent.name for p in neg_paths]
+    records = []
+    for k, (p, b) in enumerate(zip(paths, in_bank)):
+        records.append(image_record(p, strategy, b))
+        if (k + 1) % 20 == 0 or k + 1 == len(paths):
+            progress(k + 1, len(paths), started, "images hashed")
+    print(file=sys.stderr)
+    t_hash = time.time() - started
+    names = [r["file"] for r in records]
+    if len(set(names)) != len(names):  # file names identify images in the report
+        names = [f"{s}/{n}" for s, n in zip(sets, names)]
+
+    query = Side.build(records, "query", list(range(len(records))))
+    bank_idx = [i for i, b in enumerate(in_bank) if b]
+    bank = Side.build([records[i] for i in bank_idx], "bank", bank_idx)
+    # bank image slot of each image (-1 if not in the bank), and the comparisons to skip
+    slot = np.full(len(records), -1, np.int64)
+    slot[bank_idx] = np.arange(len(bank_idx))
+    skip = np.zeros((len(records), len(bank_idx)), np.bool_)
+    skip[bank_idx, np.arange(len(bank_idx))] = True  # an image against itself
+    index = {n: i for i, n in enumerate(names)}
+    excluded = []
+    for (a, b), why in SAME_PICTURE.items():
+        ia, ib = index.get(a), index.get(b)
+        if ia is None or ib is None:
+            continue
+        for x, y in ((ia, ib), (ib, ia)):
+            if slot[y] >= 0:
+                skip[x, slot[y]] = True
+        excluded.append({"a": a, "b": b, "reason": why})
+
+    edges = {m: bin_edges(np.concatenate([query.structure[m], bank.structure[m]])) for m in MEASURES}
+    qbin = np.stack([np.searchsorted(edges[m], query.structure[m], side="right") for m in MEASURES]).astype(np.uint8)
+    bbin = np.stack([np.searchsorted(edges[m], bank.structure[m], side="right") for m in MEASURES]).astype(np.uint8)
+    hist = np.zeros((len(MEASURES), N_BINS, 4, 257), np.int64)
+    cap = 2_000_000
+    rec_q, rec_b, rec_d = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap, np.int16)
+    t0 = time.time()
+    n_rec = _compare_all(
+        _as_words(query.codes), query.image, query.primary.astype(np.int64), qbin,
+        _as_words(bank.codes), slot[bank.image], bank.primary.astype(np.int64), bbin,
+        skip, hist, rec_q, rec_b, rec_d, RECORD_RADIUS,
+    )
+    t_kernel = time.time() - t0
+    if n_rec > cap:
+        print(f"warning: {n_rec} comparisons within {RECORD_RADIUS}, kept {cap}", file=sys.stderr)
+    n_rec = min(n_rec, cap)
+    close = {"q": rec_q[:n_rec], "b": rec_b[:n_rec], "d": rec_d[:n_rec].astype(np.int64)}
+    report = analyse(
+        strategy, records, names, sets, query, bank, edges, hist, close, excluded, started
+    )
+    report["seconds"] = {"hashing": round(t_hash, 1), "kernel": round(t_kernel, 1), "total": round(time.time() - started, 1)}
+    report["inputs"] = {
+        "bank": str(bank_dir),
+        "negatives": [str(d) for d in negative_dirs],
+        "negatives_in_bank": negatives_in_bank,
+        "limit": limit,
+        "images": {s: sets.count(s) for s in dict.fromkeys(sets)},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "false_matches.json").write_text(json.dumps(report, indent=1, default=_json_default))
+    (out / "false_matches.md").write_text(markdown(report))
+    return report
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(type(x))
+
+
+def _pair_percentile(qv: np.ndarray, bv: np.ndarray, x: float) -> float:
+    """Share of all (query code, bank code) comparisons whose min(structure) is below ``x``.
+
+    Every query code meets (almost) every bank code, so
+    P(min >= x) = P(query >= x) * P(bank >= x).
+    """
+    sq = 1 - np.searchsorted(np.sort(qv), x, side="left") / len(qv)
+    sb = 1 - np.searchsorted(np.sort(bv), x, side="left") / len(bv)
+    return float(1 - sq * sb)
+
+
+def analyse(strategy, records, names, sets, query: Side, bank: Side, edges, hist, close, excluded, started) -> dict:
+    H = hist.sum(axis=2)  # (measure, bin, distance)
+    total = H[0].sum()
+    all_hist = H[0].sum(axis=0)
+
+    # --- which measure separates close comparisons ---
+    sep = {}
+    for mi, m in enumerate(MEASURES):
+        per_bin = H[mi]
+        n_bin = per_bin.sum(axis=1)
+        below60 = per_bin[:, :60].sum(axis=1)
+        below70 = per_bin[:, :70].sum(axis=1)
+        # AUC: P(structure of a random close comparison < that of a random comparison), ties half
+        c70 = below70 / max(1, below70.sum())
+        call = n_bin / max(1, n_bin.sum())
+        cdf_all = np.cumsum(call) - call
+        auc = float((c70 * (1 - cdf_all - call / 2)).sum())
+        # share of close comparisons in the lowest 10% of comparisons by pair structure
+        order_share = np.cumsum(call)
+        low = order_share <= 0.10 + 1e-12
+        sep[m] = {
+            "auc_close70": auc,
+            "close70_in_lowest_decile": float(below70[low].sum() / max(1, below70.sum())),
+            "lowest_decile_share": float(call[low].sum()),
+            "rate_below60_lowest_decile": float(below60[low].sum() / max(1, n_bin[low].sum())),
+            "rate_below60_rest": float(below60[~low].sum() / max(1, n_bin[~low].sum())),
+            "bins": [
+                {"lo": None if b == 0 else float(edges[m][b - 1]), "hi": None if b == N_BINS - 1 else float(edges[m][b]),
+                 "comparisons": int(n_bin[b]), "below60": int(below60[b]), "below70": int(below70[b])}
+                for b in range(N_BINS) if n_bin[b]
+            ],
+        }
+
+    # --- closest false pairs (one row per image pair: its closest comparison) ---
+    skip_pairs = {(e["a"], e["b"]) for e in excluded}
+    order = np.lexsort((close["b"], close["q"], close["d"]))
+    seen, pairs = set(), []
+    for k in order:
+        q, b, d = int(close["q"][k]), int(close["b"][k]), int(close["d"][k])
+        qi, bi = int(query.image[q]), int(bank.image[b])
+        key = (qi, bi)
+        if key in seen:
+            continue
+        seen.add(key)
+        row = {
+            "distance": d,
+            "query": names[qi], "query_set": sets[qi], "query_variant": query.variant[q],
+            "bank": names[bi], "bank_set": sets[bi], "bank_variant": bank.variant[b],
+            "query_structure": {m: float(query.structure[m][q]) for m in MEASURES},
+            "bank_structure": {m: float(bank.structure[m][b]) for m in MEASURES},
+            "pair_percentile": {
+                m: _pair_percentile(query.structure[m], bank.structure[m],
+                                    min(query.structure[m][q], bank.structure[m][b]) + 1e-12)
+                for m in MEASURES
+            },
+            "comparisons_within_70": int(((close["d"] <= 70) & (query.image[close["q"]] == qi) & (bank.image[close["b"]] == bi)).sum()),
+        }
+        row["same_picture"] = _pair_key(names[qi], names[bi]) in skip_pairs
+        pairs.append(row)
+        if len(pairs) >= 60:
+            break
+
+    codes_per_upload = {
+        "mean": float(len(query.codes) / len(records)),
+        "max": int(max(len(r["query"]["codes"]) for r in records)),
+    }
+    return {
+        "strategy": strategy.name,
+        "threshold_now": strategy.widest_threshold,
+        "images": len(records),
+        "query_codes": int(len(query.codes)),
+        "bank_codes": int(len(bank.codes)),
+        "bank_images": int(len(set(bank.image.tolist()))),
+        "codes_per_upload": codes_per_upload,
+        "bank_codes_per_image": float(len(bank.codes) / max(1, len(set(bank.image.tolist())))),
+        "comparisons": int(total),
+        "comparisons_by_kind": {k: int(hist[0, :, i].sum()) for i, k in enumerate(
+            ("secondary-secondary", "secondary-primary", "primary-secondary", "primary-primary"))},
+        "distance_hist": all_hist.tolist(),
+        "hist": H,  # (measure, bin, distance), kept for the banding below
+        "edges": {m: edges[m].tolist() for m in MEASURES},
+        "separation": sep,
+        "closest": pairs,
+        "excluded_same_picture": excluded,
+        "recorded_within": RECORD_RADIUS,
+        "recorded": int(len(close["d"])),
+    }
+
+
+def banded(report: dict, measure: str, band_edges: list[float]) -> list[dict]:
+    """Per-band fits of the chosen measure; bands are unions of its quantile bins.
+
+    ``band_edges`` are structure values; a bin belongs to the band its lower edge falls in.
+    """
+    mi = MEASURES.index(measure)
+    H = np.asarray(report["hist"])[mi]
+    lo_edges = np.r_[-np.inf, np.asarray(report["edges"][measure])]
+    bounds = [-np.inf, *band_edges, np.inf]
+    out = []
+    cpu = report["codes_per_upload"]["max"]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        sel = (lo_edges >= lo) & (lo_edges < hi) if np.isfinite(lo) else (lo_edges < hi)
+        h = H[sel].sum(axis=0)
+        fit = fit_tail(h)
+        fit["band"] = [None if not np.isfinite(lo) else float(lo), None if not np.isfinite(hi) else float(hi)]
+        if fit["comparisons"]:
+            fit["per_upload"] = {t: per_upload(fit["p"][t], cpu) for t in THRESHOLDS}
+            fit["threshold_for"] = {f"{t:g}": largest_threshold(fit, cpu, t) for t in TARGETS}
+        out.append(fit)
+    return out
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def markdown(rep: dict) -> str:  # filled in below once the numbers are in
+    return json.dumps({k: v for k, v in rep.items() if k != "hist"}, indent=1, default=_json_default)[:20000]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bank", type=Path, default=DEFAULT_PHOTOS)
+    ap.add_argument("--negatives", type=Path, action="append", default=None,
+                    help=f"repeatable; default {DEFAULT_DISTRACTORS} and {HARDNEG} when it exists")
+    ap.add_argument("--limit", type=int, default=None, help="first N images of each directory (quick runs)")
+    ap.add_argument("--negatives-in-bank", choices=("auto", "yes", "no"), default="auto",
+                    help="also store the negatives as bank groups (all pairs); auto: while there are <= 2000")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    a = ap.parse_args(argv)
+    negs = a.negatives or [DEFAULT_DISTRACTORS] + ([HARDNEG] if HARDNEG.is_dir() else [])
+    nib = {"auto": None, "yes": True, "no": False}[a.negatives_in_bank]
+    rep = run(a.bank, negs, a.limit, a.out, nib)
+    print((a.out / "false_matches.md").read_text()[:6000])
+    print(rep["seconds"])
+
+
+if __name__ == "__main__":
+    main()
