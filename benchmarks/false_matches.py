@@ -51,15 +51,16 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from matcher import groups, pdq
+from matcher.errors import ImageError
 from matcher.loading import load_rgb_array
 
 try:
-    from benchmarks._common import CACHE_ROOT, DEFAULT_DISTRACTORS, DEFAULT_PHOTOS, RESULTS, image_paths, progress
+    from benchmarks._common import CACHE_ROOT, DEFAULT_DISTRACTORS, DEFAULT_PHOTOS, POPCOUNT, RESULTS, image_paths, progress
 except ImportError:  # run as a script from benchmarks/
-    from _common import CACHE_ROOT, DEFAULT_DISTRACTORS, DEFAULT_PHOTOS, RESULTS, image_paths, progress  # type: ignore
+    from _common import CACHE_ROOT, DEFAULT_DISTRACTORS, DEFAULT_PHOTOS, POPCOUNT, RESULTS, image_paths, progress  # type: ignore
 
 CACHE = CACHE_ROOT / "false_matches"
 #: The hard-negative set being built; used when it exists.
@@ -74,15 +75,28 @@ THRESHOLDS = tuple(range(24, 65))
 TARGETS = (1e-6, 1e-9)
 #: A fit needs at least this many comparisons at or below its lowest point.
 MIN_TAIL_COUNT = 20
-#: Quantile bins per structure measure (bands are unions of bins).
-N_BINS = 40
+#: Quantiles of the per-code structure values that bound its bins (bands are
+#: unions of bins): dense at the low end, where the close comparisons are.
+BIN_QUANTILES = np.r_[[0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02], np.linspace(0.025, 0.975, 39)]
+N_BINS = len(BIN_QUANTILES) + 1
 #: Bumped whenever the cached per-image record changes meaning.
 CACHE_VERSION = 1
 
 #: Pairs of distinct files that are the same picture (looked at side by side:
 #: see the report's "same picture" table); their comparisons are left out.
 #: Keys are sorted file-name pairs.
-SAME_PICTURE: dict[tuple[str, str], str] = {}
+SAME_PICTURE: dict[tuple[str, str], str] = {
+    ("deepface__tests_unit_dataset_img11.jpg", "deepface__tests_unit_dataset_img11_reflection.jpg"):
+        "the same portrait mirrored, slightly brighter (closest 16, full/flipy vs full)",
+    ("zerodce__Zero-DCE_code_data_test_data_DICM_12.jpg", "zerodce__Zero-DCE_code_data_test_data_DICM_14.jpg"):
+        "the same night shot (astronaut and lunar rover) at two exposures, shifted by a few pixels (28)",
+    ("zerodce__Zero-DCE_code_data_test_data_DICM_30.jpg", "zerodce__Zero-DCE_code_data_test_data_DICM_31.jpg"):
+        "the same river sunset at two exposures (40)",
+    ("facerec__examples_knn_examples_train_obama_obama.jpg", "facerec__examples_obama-1080p.jpg"):
+        "the same official portrait, one pillarboxed on black and cropped (52, trim vs crop_b7.5)",
+    ("deepface__tests_unit_dataset_img7.jpg", "people__facemask__without_mask-23.jpg"):
+        "the same portrait (hard-negative copy cropped, with a Getty watermark) (46)",
+}
 
 
 # --- structure measures (belongs in matcher.pdq once chosen; kept here for now) -------------
@@ -104,6 +118,8 @@ MEASURES = (
     "not_dark",  # 1 - share of the 64x64 luma buffer below 32
 )
 WEAK_BIT_FRACTION = 0.1
+#: "Close" comparisons, for the separation table: d < each of these.
+SEPARATION_CUTS = (70, 80, 90)
 DARK_LEVEL = 32
 
 
@@ -291,8 +307,8 @@ def _as_words(codes: np.ndarray) -> np.ndarray:
 
 
 def bin_edges(values: np.ndarray) -> np.ndarray:
-    """N_BINS - 1 inner edges at quantiles of ``values`` (ties make some bins empty)."""
-    return np.quantile(values, np.linspace(0, 1, N_BINS + 1)[1:-1])
+    """N_BINS - 1 inner edges at BIN_QUANTILES of ``values`` (ties make some bins empty)."""
+    return np.quantile(values, BIN_QUANTILES)
 
 
 # --- tail fits ----------------------------------------------------------------------------------
@@ -314,19 +330,47 @@ def _betabinom_moments(hist: np.ndarray) -> tuple[float, float] | None:
     return a, b
 
 
+def _tail_range(cum: np.ndarray) -> np.ndarray | None:
+    """Even t from the lowest with >= MIN_TAIL_COUNT comparisons at or below it up to
+    where P(d <= t) reaches 1e-3 (at least 6 points); None without such a t."""
+    tot = cum[-1]
+    enough = np.flatnonzero(cum >= MIN_TAIL_COUNT)
+    if not len(enough):
+        return None
+    t_lo = int(enough[0]) + (int(enough[0]) % 2)  # even: PDQ distances are almost all even
+    below = np.flatnonzero(cum <= 1e-3 * tot)
+    t_hi = max(t_lo + 10, int(below[-1]) if len(below) else t_lo)
+    return np.arange(t_lo, min(t_hi, 256) + 1, 2)
+
+
+def _monotone_below(logp: np.ndarray, t_lo: int, cum: np.ndarray, tot: float) -> np.ndarray:
+    """Observed log P at and above t_lo; below it the fit, held non-decreasing in t."""
+    logp = logp.copy()
+    logp[t_lo:] = np.log(np.maximum(cum[t_lo:], 0.5) / tot)
+    for t in range(t_lo - 1, -1, -1):
+        logp[t] = min(logp[t], logp[t + 1])
+    return logp
+
+
 def fit_tail(hist: np.ndarray) -> dict:
     """Fits of P(d <= t) for one distance histogram (index = distance 0..256).
 
-    * ``betabinom``: beta-binomial on 256 bits with the histogram's mean and
-      variance (bits of PDQ are correlated, hence over-dispersed against a
-      binomial); checked against the observed lower tail (``check``).
-    * ``logquad``: weighted least squares of log P(d <= t) on a quadratic in t,
-      over the even t from the lowest with >= MIN_TAIL_COUNT comparisons at or
-      below it up to where P(d <= t) reaches 1e-3 (at least 6 points), weights
-      the counts (the variance of log of a count is ~1/count); extrapolated
-      below that, held non-decreasing in t (if the parabola turns up, it is
-      held flat: conservative).
+    Both fits use the same points: the *tail range* (:func:`_tail_range`), log
+    P(d <= t) at even t, weighted by the count at or below t (the variance of
+    the log of a count is ~1/count).  At and above the range's start the
+    observed P is used; below it the fit, held non-decreasing in t.
+
+    * ``betabinom_tail``: a beta-binomial on 256 bits (PDQ bits are correlated,
+      so distances are over-dispersed against a binomial) whose two parameters
+      minimise the weighted squared error of log P on the tail range.
+    * ``logquad``: weighted least squares of log P on a quadratic in t (a
+      normal-like tail if it curves down, exponential if straight; a parabola
+      that turns up below the range is held flat: conservative).
     * ``p``: the larger of the two at every t (conservative).
+
+    ``betabinom_moments`` (mean and variance of the whole histogram) is kept as
+    a check of how much heavier than the body's shape the tail is
+    (``check``: its expected counts against the observed ones).
     """
     hist = np.asarray(hist, np.float64)
     tot = hist.sum()
@@ -336,40 +380,43 @@ def fit_tail(hist: np.ndarray) -> dict:
     if tot == 0:
         return out
     ab = _betabinom_moments(hist)
-    bb = stats.betabinom.cdf(ts, 256, *ab) if ab else np.full(257, np.nan)
-    out["betabinom"] = {"alpha": ab[0], "beta": ab[1]} if ab else None
-    check = []
-    for t in (40, 50, 60, 70, 80, 90, 100):
-        check.append({"t": t, "observed": int(cum[t]), "expected": float(bb[t] * tot)})
-    out["check"] = check
+    bbm = stats.betabinom.cdf(ts, 256, *ab) if ab else np.full(257, np.nan)
+    out["betabinom_moments"] = {"alpha": ab[0], "beta": ab[1]} if ab else None
+    out["check"] = [{"t": t, "observed": int(cum[t]), "expected": float(bbm[t] * tot)} for t in (60, 70, 80, 90, 100)]
+    out["observed"] = {int(t): int(cum[t]) for t in (40, 50, 60, 70, 80, 90)}
 
-    lq = np.full(257, np.nan)
-    enough = np.flatnonzero(cum >= MIN_TAIL_COUNT)
-    if len(enough):
-        t_lo = int(enough[0]) + (int(enough[0]) % 2)  # even: PDQ distances are almost all even
-        t_hi = max(t_lo + 10, int(np.flatnonzero(cum <= 1e-3 * tot)[-1]) if (cum <= 1e-3 * tot).any() else t_lo)
-        fit_t = np.arange(t_lo, min(t_hi, 256) + 1, 2)
+    fit_t = _tail_range(cum)
+    bb = lq = np.full(257, np.nan)
+    out["betabinom_tail"] = out["logquad"] = None
+    if fit_t is not None and ab:
         y = np.log(cum[fit_t] / tot)
         w = cum[fit_t]
+        t_lo = int(fit_t[0])
+
+        def loss(x):
+            mu, size = 1 / (1 + np.exp(-x[0])), np.exp(x[1])
+            pred = stats.betabinom.logcdf(fit_t, 256, mu * size, (1 - mu) * size)
+            return float((w * (pred - y) ** 2).sum())
+
+        mu0 = ab[0] / (ab[0] + ab[1])
+        x0 = np.array([np.log(mu0 / (1 - mu0)), np.log(ab[0] + ab[1])])
+        res = optimize.minimize(loss, x0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 4000})
+        mu, size = 1 / (1 + np.exp(-res.x[0])), np.exp(res.x[1])
+        a, b = mu * size, (1 - mu) * size
+        bb = np.exp(_monotone_below(stats.betabinom.logcdf(ts, 256, a, b), t_lo, cum, tot))
+        resid = (stats.betabinom.cdf(fit_t, 256, a, b) * tot - cum[fit_t]) / np.sqrt(cum[fit_t])
+        out["betabinom_tail"] = {"alpha": a, "beta": b, "max_abs_pearson_resid": float(np.abs(resid).max())}
+
         coef = np.polyfit(fit_t, y, 2, w=np.sqrt(w))
-        logp = np.polyval(coef, ts)
-        logp[t_lo:] = np.log(np.maximum(cum[t_lo:], 0.5) / tot)  # observed above the fit's start
-        for t in range(t_lo - 1, -1, -1):  # non-decreasing in t
-            logp[t] = min(logp[t], logp[t + 1])
-        lq = np.exp(logp)
+        lq = np.exp(_monotone_below(np.polyval(coef, ts), t_lo, cum, tot))
         resid = (np.exp(np.polyval(coef, fit_t)) * tot - cum[fit_t]) / np.sqrt(cum[fit_t])
-        out["logquad"] = {
-            "coef": coef.tolist(),
-            "fit_range": [int(fit_t[0]), int(fit_t[-1])],
-            "points": int(len(fit_t)),
-            "max_abs_pearson_resid": float(np.abs(resid).max()),
-        }
-    else:
-        out["logquad"] = None
+        out["logquad"] = {"coef": coef.tolist(), "max_abs_pearson_resid": float(np.abs(resid).max())}
+        out["fit_range"] = [t_lo, int(fit_t[-1])]
+        out["fit_points"] = int(len(fit_t))
+    out["p_betabinom_moments"] = {int(t): float(bbm[t]) for t in range(257)}
     out["p_betabinom"] = {int(t): float(bb[t]) for t in range(257)}
     out["p_logquad"] = {int(t): float(lq[t]) for t in range(257)}
-    out["p"] = {int(t): float(np.nanmax([bb[t], lq[t]])) for t in range(257)}
-    out["observed"] = {int(t): int(cum[t]) for t in (40, 50, 60, 70, 80)}
+    out["p"] = {int(t): float(np.nanmax([bb[t], lq[t], 0.0])) for t in range(257)}
     return out
 
 
@@ -402,18 +449,24 @@ def run(bank_dir: Path, negative_dirs: list[Path], limit: int | None, out: Path,
     strategy = groups.DEFAULT_STRATEGY
     started = time.time()
     bank_paths = image_paths(bank_dir, limit)
-    neg_paths = [p for d in negative_dirs for p in image_paths(d, limit)]
-    if negatives_in_bank is None:  # all pairs while that stays cheap
-        negatives_in_bank = len(neg_paths) <= 2000
+    neg_sets = [image_paths(d, limit) for d in negative_dirs]
+    neg_paths = [p for ps in neg_sets for p in ps]
+    # A negative set is stored as bank groups too (all pairs) while that stays cheap.
+    nib = [len(ps) <= 2000 if negatives_in_bank is None else negatives_in_bank for ps in neg_sets]
     paths = bank_paths + neg_paths
-    in_bank = [True] * len(bank_paths) + [negatives_in_bank] * len(neg_paths)
+    in_bank = [True] * len(bank_paths) + [b for ps, b in zip(neg_sets, nib) for _ in ps]
     sets = ["bank"] * len(bank_paths) + [p.parent.name for p in neg_paths]
-    records = []
+    records, keep, unreadable = [], [], []
     for k, (p, b) in enumerate(zip(paths, in_bank)):
-        records.append(image_record(p, strategy, b))
+        try:
+            records.append(image_record(p, strategy, b))
+            keep.append(k)
+        except (ImageError, OSError) as exc:  # e.g. a file still being written
+            unreadable.append(f"{p.name}: {exc}")
         if (k + 1) % 20 == 0 or k + 1 == len(paths):
             progress(k + 1, len(paths), started, "images hashed")
     print(file=sys.stderr)
+    in_bank, sets = [in_bank[k] for k in keep], [sets[k] for k in keep]
     t_hash = time.time() - started
     names = [r["file"] for r in records]
     if len(set(names)) != len(names):  # file names identify images in the report
@@ -436,7 +489,11 @@ def run(bank_dir: Path, negative_dirs: list[Path], limit: int | None, out: Path,
         for x, y in ((ia, ib), (ib, ia)):
             if slot[y] >= 0:
                 skip[x, slot[y]] = True
-        excluded.append({"a": a, "b": b, "reason": why})
+        d = [
+            int(POPCOUNT[records[x]["query"]["codes"][:, None] ^ records[y]["bank"]["codes"][None]].sum(-1).min())
+            for x, y in ((ia, ib), (ib, ia)) if slot[y] >= 0
+        ]
+        excluded.append({"a": a, "b": b, "reason": why, "closest_distance": min(d) if d else None})
 
     edges = {m: bin_edges(np.concatenate([query.structure[m], bank.structure[m]])) for m in MEASURES}
     qbin = np.stack([np.searchsorted(edges[m], query.structure[m], side="right") for m in MEASURES]).astype(np.uint8)
@@ -458,16 +515,24 @@ def run(bank_dir: Path, negative_dirs: list[Path], limit: int | None, out: Path,
     report = analyse(
         strategy, records, names, sets, query, bank, edges, hist, close, excluded, started
     )
+    report["chosen_measure"] = CHOSEN_MEASURE
+    report["bands"] = banded(report, CHOSEN_MEASURE, BAND_EDGES) + [dict(fit_tail(report["distance_hist"]), band=[None, None])]
+    for b in report["bands"][-1:]:
+        cpu = report["codes_per_upload"]["max"]
+        b["per_upload"] = {t: per_upload(b["p"][t], cpu) for t in THRESHOLDS}
+        b["threshold_for"] = {f"{t:g}": largest_threshold(b, cpu, t) for t in TARGETS}
     report["seconds"] = {"hashing": round(t_hash, 1), "kernel": round(t_kernel, 1), "total": round(time.time() - started, 1)}
     report["inputs"] = {
         "bank": str(bank_dir),
         "negatives": [str(d) for d in negative_dirs],
-        "negatives_in_bank": negatives_in_bank,
+        "negatives_in_bank": dict(zip([str(d) for d in negative_dirs], nib)),
         "limit": limit,
+        "unreadable": unreadable,
         "images": {s: sets.count(s) for s in dict.fromkeys(sets)},
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "false_matches.json").write_text(json.dumps(report, indent=1, default=_json_default))
+    report = json.loads(json.dumps(report, default=_json_default))  # str keys, as the file has them
+    (out / "false_matches.json").write_text(json.dumps(report, indent=1))
     (out / "false_matches.md").write_text(markdown(report))
     return report
 
@@ -501,28 +566,25 @@ def analyse(strategy, records, names, sets, query: Side, bank: Side, edges, hist
     for mi, m in enumerate(MEASURES):
         per_bin = H[mi]
         n_bin = per_bin.sum(axis=1)
-        below60 = per_bin[:, :60].sum(axis=1)
-        below70 = per_bin[:, :70].sum(axis=1)
-        # AUC: P(structure of a random close comparison < that of a random comparison), ties half
-        c70 = below70 / max(1, below70.sum())
         call = n_bin / max(1, n_bin.sum())
-        cdf_all = np.cumsum(call) - call
-        auc = float((c70 * (1 - cdf_all - call / 2)).sum())
-        # share of close comparisons in the lowest 10% of comparisons by pair structure
-        order_share = np.cumsum(call)
-        low = order_share <= 0.10 + 1e-12
-        sep[m] = {
-            "auc_close70": auc,
-            "close70_in_lowest_decile": float(below70[low].sum() / max(1, below70.sum())),
-            "lowest_decile_share": float(call[low].sum()),
-            "rate_below60_lowest_decile": float(below60[low].sum() / max(1, n_bin[low].sum())),
-            "rate_below60_rest": float(below60[~low].sum() / max(1, n_bin[~low].sum())),
-            "bins": [
-                {"lo": None if b == 0 else float(edges[m][b - 1]), "hi": None if b == N_BINS - 1 else float(edges[m][b]),
-                 "comparisons": int(n_bin[b]), "below60": int(below60[b]), "below70": int(below70[b])}
-                for b in range(N_BINS) if n_bin[b]
-            ],
-        }
+        below_all = 1 - np.cumsum(call) + call / 2  # P(random comparison above this bin), ties half
+        low = np.cumsum(call) <= 0.10 + 1e-9  # the lowest ~10% of comparisons by pair structure
+        entry = {"lowest_decile_share": float(call[low].sum())}
+        for cut in SEPARATION_CUTS:
+            close_n = per_bin[:, :cut].sum(axis=1)  # d < cut
+            c = close_n / max(1, close_n.sum())
+            # AUC: P(a close comparison has lower structure than a random one)
+            entry[f"auc_below{cut}"] = float((c * below_all).sum())
+            entry[f"below{cut}"] = int(close_n.sum())
+            entry[f"below{cut}_in_lowest_decile"] = float(close_n[low].sum() / max(1, close_n.sum()))
+            entry[f"rate_below{cut}_lowest_decile"] = float(close_n[low].sum() / max(1, n_bin[low].sum()))
+            entry[f"rate_below{cut}_rest"] = float(close_n[~low].sum() / max(1, n_bin[~low].sum()))
+        entry["bins"] = [
+            {"lo": None if b == 0 else float(edges[m][b - 1]), "hi": None if b == N_BINS - 1 else float(edges[m][b]),
+             "comparisons": int(n_bin[b]), **{f"below{c}": int(per_bin[b, :c].sum()) for c in SEPARATION_CUTS}}
+            for b in range(N_BINS) if n_bin[b]
+        ]
+        sep[m] = entry
 
     # --- closest false pairs (one row per image pair: its closest comparison) ---
     skip_pairs = {(e["a"], e["b"]) for e in excluded}
@@ -595,7 +657,11 @@ def banded(report: dict, measure: str, band_edges: list[float]) -> list[dict]:
         sel = (lo_edges >= lo) & (lo_edges < hi) if np.isfinite(lo) else (lo_edges < hi)
         h = H[sel].sum(axis=0)
         fit = fit_tail(h)
-        fit["band"] = [None if not np.isfinite(lo) else float(lo), None if not np.isfinite(hi) else float(hi)]
+        # the band's real bounds: the edges of the quantile bins it is made of
+        first, last = np.flatnonzero(sel)[[0, -1]] if sel.any() else (0, 0)
+        inner = report["edges"][measure]
+        fit["band"] = [None if first == 0 else float(inner[first - 1]), None if last >= len(inner) else float(inner[last])]
+        fit["nominal_band"] = [None if not np.isfinite(lo) else float(lo), None if not np.isfinite(hi) else float(hi)]
         if fit["comparisons"]:
             fit["per_upload"] = {t: per_upload(fit["p"][t], cpu) for t in THRESHOLDS}
             fit["threshold_for"] = {f"{t:g}": largest_threshold(fit, cpu, t) for t in TARGETS}
@@ -605,9 +671,163 @@ def banded(report: dict, measure: str, band_edges: list[float]) -> list[dict]:
 
 # --- report ---------------------------------------------------------------------------------
 
+#: The structure measure the bands use, and the band edges (values of it),
+#: chosen from the separation table (see the report).
+CHOSEN_MEASURE = "gradient"
+BAND_EDGES = [60.0, 100.0, 150.0, 200.0]
 
-def markdown(rep: dict) -> str:  # filled in below once the numbers are in
-    return json.dumps({k: v for k, v in rep.items() if k != "hist"}, indent=1, default=_json_default)[:20000]
+
+def _sci(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return "0" if x == 0 else f"{x:.1e}"
+
+
+def _band_name(b: list) -> str:
+    lo, hi = b
+    if lo is None and hi is None:
+        return "all"
+    if lo is None:
+        return f"< {hi:g}"
+    if hi is None:
+        return f">= {lo:g}"
+    return f"{lo:g} - {hi:g}"
+
+
+def markdown(rep: dict) -> str:
+    inp, sec = rep["inputs"], rep["seconds"]
+    m = rep["chosen_measure"]
+    cpu = rep["codes_per_upload"]
+    L = [
+        f"# False matches by structure: {rep['comparisons']:,} comparisons, {sec['total']:.0f} s",
+        "",
+        "Generated by `python -m benchmarks.false_matches` (see its docstring and docs/matching.md). "
+        f"Strategy `{rep['strategy']}` (threshold now {rep['threshold_now']}). Images: "
+        + ", ".join(f"{k} {v}" for k, v in inp["images"].items())
+        + f"; bank groups for {rep['bank_images']} of them ({rep['bank_codes']:,} codes, "
+        f"{rep['bank_codes_per_image']:.1f} per image), query groups for all {rep['images']} "
+        f"({rep['query_codes']:,} codes, {cpu['mean']:.1f} per upload, max {cpu['max']}). "
+        "Every (query code, bank code) comparison between distinct images is counted "
+        f"({rep['comparisons']:,}; "
+        + ", ".join(f"{k} {v:,}" for k, v in rep["comparisons_by_kind"].items())
+        + f"). Hashing {sec['hashing']:.0f} s (cached after the first run), comparisons {sec['kernel']:.1f} s "
+        "(numba, one core).",
+        "",
+        "## Which structure measure separates the close comparisons",
+        "",
+        "Per code, on the pixels it was hashed from (its 64x64 PDQ luma buffer); a comparison's structure "
+        "is the lower of its two sides; every measure is oriented so that higher = more structure. "
+        "AUC: probability that a comparison closer than the cut has lower structure than a random comparison "
+        f"(0.5 = no information; from {N_BINS} quantile bins). Lowest decile: the 10% of comparisons with the "
+        "lowest structure (bins, so about 10%). Closest pairs: percentile of the pair's structure among "
+        "all comparisons, for the 15 closest false image pairs (median and worst).",
+        "",
+        "| measure | AUC d < 70 | AUC d < 80 | AUC d < 90 | share of d < 80 in lowest decile | rate d < 80: lowest decile | rest | ratio | 15 closest: median percentile | max |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    closest = [p for p in rep["closest"] if not p["same_picture"]][:15]
+    for meas, s in rep["separation"].items():
+        pc = sorted(100 * p["pair_percentile"][meas] for p in closest)
+        lo, rest = s["rate_below80_lowest_decile"], s["rate_below80_rest"]
+        auc = [f"{s[f'auc_below{c}']:.3f}" if s[f"below{c}"] else "-" for c in SEPARATION_CUTS]
+        L.append(
+            f"| {meas}{' (chosen)' if meas == m else ''} | " + " | ".join(auc) + " | "
+            f"{s['below80_in_lowest_decile']:.2f} ({s['lowest_decile_share']:.0%} of comparisons) | {_sci(lo)} | {_sci(rest)} | "
+            f"{lo / rest if rest else float('inf'):.1f}x | {np.median(pc) if pc else float('nan'):.1f}% | {max(pc) if pc else float('nan'):.1f}% |"
+        )
+    s0 = next(iter(rep["separation"].values()))
+    L += ["", "Close comparisons behind the table (same pictures excluded): "
+          + ", ".join(f"d < {c}: {s0[f'below{c}']:,}" for c in SEPARATION_CUTS) + "."]
+    L += ["", rep.get("choice_note", ""), ""]
+
+    bands = rep["bands"]
+    L += [
+        f"## Bands of `{m}` (pair = min of the two sides)",
+        "",
+        "Observed: comparisons at or below the distance. Fitted p(t) = P(d <= t) per comparison: "
+        "a beta-binomial fitted to the tail range (bb) and a quadratic in log P fitted to it (lq), and the "
+        "larger of the two (**p**), which the rest uses; tail range: the even t from the lowest with >= "
+        f"{MIN_TAIL_COUNT} comparisons at or below it to P = 1e-3. The body beta-binomial (moments of the "
+        "whole histogram) shows how much heavier the tail is than the body's shape. "
+        f"Per upload at {BANK_CODES / 1e6:.0f}M bank codes: 1 - (1 - p)^({cpu['max']} x {BANK_CODES:,}) "
+        f"({cpu['max']} = the most codes an upload queries).",
+        "",
+        "| band | comparisons | d<=40 | d<=50 | d<=60 | d<=70 | d<=80 | d<=90 | tail range (points) | max Pearson residual bb / lq | body beta-binomial: expected vs observed at 80 / 90 / 100 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for b in bands:
+        o = b["observed"]
+        ch = {c["t"]: c for c in b["check"]}
+        fr = "%d-%d (%d)" % (b["fit_range"][0], b["fit_range"][1], b["fit_points"]) if b.get("fit_range") else "none"
+        res = (f"{b['betabinom_tail']['max_abs_pearson_resid']:.1f} / {b['logquad']['max_abs_pearson_resid']:.1f}"
+               if b.get("logquad") else "-")
+        L.append(
+            f"| {_band_name(b['band'])} | {b['comparisons']:,} | {o['40']} | {o['50']} | {o['60']} | {o['70']} | {o['80']} | {o['90']} | "
+            f"{fr} | {res} | " + " / ".join(f"{ch[t]['expected']:.1f} vs {ch[t]['observed']}" for t in (80, 90, 100)) + " |"
+        )
+    L += [
+        "",
+        "| band | p(31) bb / lq / **p** | p(40) | p(46) | p(52) | per upload at 10M: 31 | 40 | 46 | 52 | largest t, per upload < 1e-6 | < 1e-9 |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for b in bands:
+        cells = []
+        for t in (31, 40, 46, 52):
+            cells.append(f"{_sci(b['p_betabinom'][str(t)])} / {_sci(b['p_logquad'][str(t)])} / **{_sci(b['p'][str(t)])}**")
+        pu = [_sci(b["per_upload"][str(t)]) for t in (31, 40, 46, 52)]
+        th = [str(b["threshold_for"][k]) if b["threshold_for"][k] is not None else "< 0" for k in ("1e-06", "1e-09")]
+        L.append(f"| {_band_name(b['band'])} | " + " | ".join(cells) + " | " + " | ".join(pu) + " | " + " | ".join(th) + " |")
+    L += ["", "Conservative p(t) per comparison, every 4 bits:", "",
+          "| band | " + " | ".join(str(t) for t in range(24, 65, 4)) + " |",
+          "|---|" + "---:|" * len(range(24, 65, 4))]
+    for b in bands:
+        L.append(f"| {_band_name(b['band'])} | " + " | ".join(_sci(b["p"][str(t)]) for t in range(24, 65, 4)) + " |")
+
+    L += ["", "## The 15 closest false pairs (closest comparison of each image pair)", "",
+          f"Structure values: {m} / mean luma / dct_not_low3 of the query side, then of the bank side; "
+          f"percentile: the pair's {m} among all comparisons.", "",
+          "| d | query (set, variant) | bank (set, variant) | query structure | bank structure | percentile | comparisons <= 70 |",
+          "|---:|---|---|---|---|---:|---:|"]
+    for p in closest:
+        qs, bs = p["query_structure"], p["bank_structure"]
+        L.append(
+            f"| {p['distance']} | {p['query']} ({p['query_set']}, {p['query_variant']}) | {p['bank']} ({p['bank_set']}, {p['bank_variant']}) | "
+            f"{qs[m]:.0f} / {qs['mean_luma']:.0f} / {qs['dct_not_low3']:.2f} | {bs[m]:.0f} / {bs['mean_luma']:.0f} / {bs['dct_not_low3']:.2f} | "
+            f"{100 * p['pair_percentile'][m]:.2f}% | {p['comparisons_within_70']} |"
+        )
+    L += ["", "## Same picture: excluded from the fit", ""]
+    if rep["excluded_same_picture"]:
+        L += ["| a | b | closest distance | why |", "|---|---|---:|---|"]
+        for e in rep["excluded_same_picture"]:
+            L.append(f"| {e['a']} | {e['b']} | {e['closest_distance']} | {e['reason']} |")
+    else:
+        L.append("None in this run.")
+    L += ["", rep.get("notes", ""), ""]
+    return "\n".join(L)
+
+
+def pair_sheets(rep: dict, dirs: list[Path], below: int, out: Path) -> list[Path]:
+    """Side-by-side PNGs of the image pairs closer than ``below``, to look at (not committed:
+    the photo sets are research-only)."""
+    from PIL import Image
+
+    where = {p.name: p for d in dirs for p in image_paths(d)}
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, p in enumerate(x for x in rep["closest"] if x["distance"] < below):
+        ims = []
+        for name in (p["query"], p["bank"]):
+            with Image.open(where[name.split("/")[-1]]) as im:
+                im = im.convert("RGB")
+                im.thumbnail((400, 400))
+                ims.append(im)
+        sheet = Image.new("RGB", (ims[0].width + ims[1].width + 10, max(i.height for i in ims)), (255, 0, 255))
+        sheet.paste(ims[0], (0, 0))
+        sheet.paste(ims[1], (ims[0].width + 10, 0))
+        path = out / f"{k:02d}_d{p['distance']}.png"
+        sheet.save(path)
+        written.append(path)
+    return written
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -617,12 +837,17 @@ def main(argv: list[str] | None = None) -> None:
                     help=f"repeatable; default {DEFAULT_DISTRACTORS} and {HARDNEG} when it exists")
     ap.add_argument("--limit", type=int, default=None, help="first N images of each directory (quick runs)")
     ap.add_argument("--negatives-in-bank", choices=("auto", "yes", "no"), default="auto",
-                    help="also store the negatives as bank groups (all pairs); auto: while there are <= 2000")
+                    help="also store the negatives as bank groups (all pairs); auto: each set of <= 2000 images")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--sheets", type=int, default=0, metavar="D",
+                    help=f"also write side-by-sides of the pairs closer than D to {CACHE / 'pairs'}")
     a = ap.parse_args(argv)
     negs = a.negatives or [DEFAULT_DISTRACTORS] + ([HARDNEG] if HARDNEG.is_dir() else [])
     nib = {"auto": None, "yes": True, "no": False}[a.negatives_in_bank]
     rep = run(a.bank, negs, a.limit, a.out, nib)
+    if a.sheets:
+        for p in pair_sheets(rep, [a.bank, *negs], a.sheets, CACHE / "pairs"):
+            print(p)
     print((a.out / "false_matches.md").read_text()[:6000])
     print(rep["seconds"])
 
