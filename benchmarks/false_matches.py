@@ -31,10 +31,15 @@ Pairs of "negatives" that are really the same picture (see
 Usage::
 
     python -m benchmarks.false_matches [--bank DIR] [--negatives DIR ...] [--limit N]
+        [--sheets D]   # also side-by-side PNGs of the pairs closer than D, to look at
+    python -m benchmarks.false_matches --refit   # bands and fits again from the JSON
 
 Writes benchmarks/results/false_matches.{json,md}.  Hashes and structure
-values are cached per file under ~/.cache/ncii-matcher/false_matches/, so a
-rerun costs the kernel and the fits only (seconds).
+values are cached per file under ~/.cache/ncii-matcher/false_matches/ (first
+run: ~0.14 s an image with a bank group, ~10 ms query-only; 2-core shared VM),
+so a rerun costs the kernel (~20 ns a comparison, one core: 4.7e9 in ~90 s)
+and the fits.  Negative sets of more than 2,000 images are queried only, not
+also stored as bank groups (``--negatives-in-bank``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import hashlib
 import json
 import math
 import pickle
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -71,6 +77,8 @@ RECORD_RADIUS = 80
 BANK_CODES = 10_000_000
 #: Thresholds the tail fit is extrapolated to.
 THRESHOLDS = tuple(range(24, 65))
+#: Fitted P(d <= t) is stored for t up to this.
+P_UP_TO = 100
 #: Target per-upload false-match rates at BANK_CODES.
 TARGETS = (1e-6, 1e-9)
 #: A fit needs at least this many comparisons at or below its lowest point.
@@ -423,13 +431,13 @@ def fit_tail(hist: np.ndarray) -> dict:
         out["loglinear"] = {"coef": lin.tolist(), "max_abs_pearson_resid": float(np.abs(resid).max())}
         out["fit_range"] = [t_lo, int(fit_t[-1])]
         out["fit_points"] = int(len(fit_t))
-    out["p_betabinom_moments"] = {int(t): float(bbm[t]) for t in range(257)}
-    out["p_betabinom"] = {int(t): float(bb[t]) for t in range(257)}
-    out["p_logquad"] = {int(t): float(lq[t]) for t in range(257)}
+    out["p_betabinom_moments"] = {int(t): float(bbm[t]) for t in range(P_UP_TO + 1)}
+    out["p_betabinom"] = {int(t): float(bb[t]) for t in range(P_UP_TO + 1)}
+    out["p_logquad"] = {int(t): float(lq[t]) for t in range(P_UP_TO + 1)}
     # the log-concave estimate: the quadratic where it curves down, else the straight line
     lc = ll if out["logquad"] is None or out["logquad"]["turns_up"] else lq
-    out["p_logconcave"] = {int(t): float(np.nanmax([bb[t], lc[t], 0.0])) for t in range(257)}
-    out["p"] = {int(t): float(np.nanmax([bb[t], lq[t], 0.0])) for t in range(257)}
+    out["p_logconcave"] = {int(t): float(np.nanmax([bb[t], lc[t], 0.0])) for t in range(P_UP_TO + 1)}
+    out["p"] = {int(t): float(np.nanmax([bb[t], lq[t], 0.0])) for t in range(P_UP_TO + 1)}
     return out
 
 
@@ -541,9 +549,15 @@ def run(bank_dir: Path, negative_dirs: list[Path], limit: int | None, out: Path,
     }
     out.mkdir(parents=True, exist_ok=True)
     report = json.loads(json.dumps(report, default=_json_default))  # str keys, as the file has them
-    (out / "false_matches.json").write_text(json.dumps(report, indent=1))
+    (out / "false_matches.json").write_text(_dump(report))
     (out / "false_matches.md").write_text(markdown(report))
     return report
+
+
+def _dump(rep: dict) -> str:
+    """Indented JSON with every list of plain numbers on one line (the histograms)."""
+    text = json.dumps(rep, indent=1)
+    return re.sub(r"\[\s*([-0-9.eE+,\s]*?)\s*\]", lambda m: "[" + ", ".join(m.group(1).replace(",", " ").split()) + "]", text)
 
 
 def _json_default(x):
@@ -643,6 +657,10 @@ def analyse(strategy, records, names, sets, query: Side, bank: Side, edges, hist
         "distance_hist": all_hist.tolist(),
         "hist": H,  # (measure, bin, distance), kept for the banding below
         "edges": {m: edges[m].tolist() for m in MEASURES},
+        # codes per structure bin, per measure and side (for the code shares of a band)
+        "codes_per_bin": {m: {side: np.bincount(np.searchsorted(edges[m], sd.structure[m], side="right"),
+                                                minlength=N_BINS).tolist() for side, sd in (("query", query), ("bank", bank))}
+                          for m in MEASURES},
         "separation": sep,
         "closest": pairs,
         "excluded_same_picture": excluded,
@@ -666,6 +684,9 @@ def banded(report: dict, measure: str, band_edges: list[float]) -> list[dict]:
         sel = (lo_edges >= lo) & (lo_edges < hi) if np.isfinite(lo) else (lo_edges < hi)
         h = H[sel].sum(axis=0)
         fit = fit_tail(h)
+        for side in ("query", "bank"):
+            n = np.asarray(report["codes_per_bin"][measure][side], np.float64)
+            fit[f"{side}_code_share"] = float(n[sel].sum() / n.sum())
         # the band's real bounds: the edges of the quantile bins it is made of
         first, last = np.flatnonzero(sel)[[0, -1]] if sel.any() else (0, 0)
         inner = report["edges"][measure]
@@ -789,8 +810,8 @@ def markdown(rep: dict) -> str:
         f"Per upload at {BANK_CODES / 1e6:.0f}M bank codes: 1 - (1 - p)^({cpu['max']} x {BANK_CODES:,}) "
         f"({cpu['max']} = the most codes an upload queries).",
         "",
-        "| band | comparisons | d<=40 | d<=50 | d<=60 | d<=70 | d<=80 | d<=90 | tail range (points) | max Pearson residual bb / lq | body beta-binomial: expected vs observed at 80 / 90 / 100 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| band | bank codes / query codes in band | comparisons | d<=40 | d<=50 | d<=60 | d<=70 | d<=80 | d<=90 | tail range (points) | max Pearson residual bb / lq | body beta-binomial: expected vs observed at 80 / 90 / 100 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for b in bands:
         o = b["observed"]
@@ -799,7 +820,7 @@ def markdown(rep: dict) -> str:
         res = (f"{b['betabinom_tail']['max_abs_pearson_resid']:.1f} / {b['logquad']['max_abs_pearson_resid']:.1f}"
                if b.get("logquad") else "-")
         L.append(
-            f"| {_band_name(b['band'])} | {b['comparisons']:,} | {o['40']} | {o['50']} | {o['60']} | {o['70']} | {o['80']} | {o['90']} | "
+            f"| {_band_name(b['band'])} | {b['bank_code_share']:.1%} / {b['query_code_share']:.1%} | {b['comparisons']:,} | {o['40']} | {o['50']} | {o['60']} | {o['70']} | {o['80']} | {o['90']} | "
             f"{fr} | {res} | " + " / ".join(f"{ch[t]['expected']:.1f} vs {ch[t]['observed']}" for t in (80, 90, 100)) + " |"
         )
     L += [
@@ -902,7 +923,7 @@ def main(argv: list[str] | None = None) -> None:
         rep = json.loads((a.out / "false_matches.json").read_text())
         rep["chosen_measure"] = CHOSEN_MEASURE
         rep["bands"] = json.loads(json.dumps(banded(rep, CHOSEN_MEASURE, BAND_EDGES), default=_json_default))
-        (a.out / "false_matches.json").write_text(json.dumps(rep, indent=1))
+        (a.out / "false_matches.json").write_text(_dump(rep))
         (a.out / "false_matches.md").write_text(markdown(rep))
     else:
         rep = run(a.bank, negs, a.limit, a.out, nib)
