@@ -56,17 +56,16 @@ except ImportError:  # pragma: no cover
 
 try:
     from benchmarks import wild_edits
+    from benchmarks._common import CACHE_ROOT, DEFAULT_PHOTOS, POPCOUNT, RESULTS, image_paths, progress
     from benchmarks.transforms import PHOTOMETRIC, suite
 except ImportError:  # run as a script from benchmarks/
     import wild_edits  # type: ignore
+    from _common import CACHE_ROOT, DEFAULT_PHOTOS, POPCOUNT, RESULTS, image_paths, progress  # type: ignore
     from transforms import PHOTOMETRIC, suite  # type: ignore
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_IMAGES = REPO.parent / "shared" / "data" / "photos"
-RESULTS = REPO / "benchmarks" / "results"
-CACHE = Path.home() / ".cache" / "ncii-matcher" / "robustness"
-
-_POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+DEFAULT_IMAGES = DEFAULT_PHOTOS
+CACHE = CACHE_ROOT / "robustness"
+_POP = POPCOUNT
 
 # Targets of issue 4, per transform family.
 TARGETS = {
@@ -268,9 +267,7 @@ def _false_pairs(origs: list[dict], sig: Signal) -> dict:
 
 
 def run(images: Path, limit: int | None, workers: int, out: Path, fraction: float = 1.0) -> dict:
-    paths = sorted(p for p in images.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-    if limit:
-        paths = paths[:limit]
+    paths = image_paths(images, limit)
     ts = suite()
     names = [t.name for t in ts]
     family = {t.name: t.family for t in ts}
@@ -355,9 +352,7 @@ def _describe_strategy() -> dict | None:
     }
 
 
-def _progress(k: int, n: int, started: float, label: str = "photos") -> None:
-    el = time.time() - started
-    print(f"\r{k}/{n} {label}, {el:.0f}s elapsed, ~{el / k * (n - k):.0f}s left", end="", file=sys.stderr)
+_progress = progress
 
 
 def markdown(rep: dict) -> str:
