@@ -30,10 +30,14 @@ import numpy as np
 STEP = 18
 #: A row or column is a candidate line if this share of its pixels are on a step.
 LINE_SHARE = 0.15
+#: ... and stands out by as much from the lines 3 to NEAR away on one side of it.
+NEAR = 8
 #: How many candidate lines per axis are paired into boxes.
 LINES_PER_AXIS = 8
 #: A side lying on the canvas edge counts as this strong.
 CANVAS_SIDE = 0.45
+#: A box must leave out at least this share of the upload on some side to be a frame's content.
+MIN_FRAME_SHARE = 0.02
 #: Boxes narrower or lower than this share of the upload are not photos.
 MIN_SIDE_SHARE = 0.2
 #: Detail is compared in bands this share of the image deep either side of a box's side.
@@ -68,11 +72,21 @@ def _steps(p: np.ndarray) -> np.ndarray:
 def _candidates(steps: np.ndarray) -> list[int]:
     """Line positions (boundary index in the image) whose step share is a local peak."""
     share = steps.mean(axis=1)
+    n = share.size
+    # A frame's edge stands out from the lines on at least one side of it (the frame's);
+    # a line inside an evenly busy texture does not.
+    padded = np.concatenate([np.full(NEAR, np.nan), share, np.full(NEAR, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, NEAR - 2)
+    above = np.nan_to_num(np.nanmedian(windows[:n], axis=1), nan=0.0)
+    below = np.nan_to_num(np.nanmedian(windows[NEAR + 3 : NEAR + 3 + n], axis=1), nan=0.0)
+    prominence = share - np.minimum(above, below)
     order = np.argsort(-share, kind="stable")
     chosen: list[int] = []
     for i in order:
         if share[i] < LINE_SHARE or len(chosen) == LINES_PER_AXIS:
             break
+        if prominence[i] < LINE_SHARE:
+            continue
         if all(abs(int(i) - c) > 2 for c in chosen):
             chosen.append(int(i))
     return [c + 2 for c in chosen]  # row c of steps is the boundary above image line c + 2
@@ -112,8 +126,8 @@ def content_boxes(rgb: np.ndarray, max_boxes: int = 2) -> list[tuple[Box, float]
                 continue
             for b, x0 in enumerate(xs):
                 for x1 in xs[b + 1 :]:
-                    if x1 - x0 < min_w or (x0, y0, x1, y1) == (0, 0, w, h):
-                        continue
+                    if x1 - x0 < min_w or max(x0 / w, y0 / h, 1 - x1 / w, 1 - y1 / h) < MIN_FRAME_SHARE:
+                        continue  # (about) the whole upload, which is hashed anyway
                     box = (x0, y0, x1, y1)
                     score = _box_sides(rows, cols, detail, box, w, h)
                     bars = _between_bars(rows, cols, box, w, h)

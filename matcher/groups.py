@@ -263,6 +263,10 @@ class HashGroup:
     def primary(self) -> np.ndarray:
         return np.array([h.primary for h in self.hashes], dtype=bool)
 
+    @property
+    def qualities(self) -> np.ndarray:
+        return np.array([h.quality for h in self.hashes], dtype=np.int64)
+
     def records(self) -> list[dict]:
         """Plain records (variant, pdq hex, quality, primary) for storage and the wire."""
         return [{"variant": h.variant, "pdq": h.hex, "quality": h.quality, "primary": h.primary} for h in self.hashes]
@@ -320,7 +324,11 @@ class Strategy:
 
     A query hash and a bank hash match when their Hamming distance is at most
     ``primary_threshold`` if both are primary (the full frame, its dihedral
-    turns), else at most ``secondary_threshold``.
+    turns), else at most ``secondary_threshold``; and never more than the cap
+    of the pair's *structure band* (``quality_caps``): distinct photos with
+    little structure (dark, flat, one object on black) sit much closer to each
+    other in PDQ space than busy ones, so the threshold a pair may use falls
+    with the PDQ quality of its less structured side.
     """
 
     name: str
@@ -333,6 +341,10 @@ class Strategy:
     min_quality: int = pdq.MIN_QUALITY
     #: A trimmed box is used only if it removes at least this share of a side.
     min_trim_share: float = 0.02
+    #: Structure bands, ``(min quality, cap)`` from the most structured down: a pair whose
+    #: lower PDQ quality is >= ``min quality`` is held to at most ``cap`` (the first band
+    #: that applies). Empty: no cap. Chosen from the false-match tail fits (docs/matching.md).
+    quality_caps: tuple[tuple[int, int], ...] = ()
     #: Queries only: how many framed photo boxes (:mod:`matcher.frames`) to look up,
     #: each with its mirror image.
     frame_boxes: int = 0
@@ -366,7 +378,7 @@ class Strategy:
             if quality < self.min_quality:
                 continue
             extra.append(VariantHash(f"box{k + 1}", codes[0], quality, False))
-            extra.append(VariantHash(f"box{k + 1}/flipx", codes[4], quality, False))
+            extra.append(VariantHash(f"box{k + 1}/flipy", codes[5], quality, False))  # left-right mirror
         return HashGroup(group.hashes + tuple(extra)) if extra else group
 
     def _with_trim(self, group: HashGroup, work: np.ndarray) -> HashGroup:
@@ -385,14 +397,33 @@ class Strategy:
         """Search radius that finds every pair any rule of this strategy accepts."""
         return max(self.primary_threshold, self.secondary_threshold)
 
-    def pair_threshold(self, query_primary: bool, bank_variant: str) -> int:
-        """Threshold for one query hash against one stored hash, known by its variant name."""
-        return self.primary_threshold if query_primary and is_primary_variant(bank_variant) else self.secondary_threshold
+    def quality_cap(self, quality: int | None) -> int:
+        """The most a pair may be apart when its less structured hash has this PDQ quality."""
+        q = 100 if quality is None else int(quality)
+        for floor, cap in self.quality_caps:
+            if q >= floor:
+                return cap
+        return min(self.quality_caps[-1][1], pdq.DEFAULT_THRESHOLD) if self.quality_caps else self.widest_threshold
+
+    def pair_threshold(
+        self, query_primary: bool, bank_variant: str, query_quality: int | None = None, bank_quality: int | None = None
+    ) -> int:
+        """Threshold for one query hash against one stored hash, known by its variant name and quality."""
+        base = self.primary_threshold if query_primary and is_primary_variant(bank_variant) else self.secondary_threshold
+        if not self.quality_caps:
+            return base
+        low = min(100 if query_quality is None else query_quality, 100 if bank_quality is None else bank_quality)
+        return min(base, self.quality_cap(low))
 
     def thresholds(self, query: HashGroup, bank: HashGroup) -> np.ndarray:
         """(len(query), len(bank)) thresholds for every pair."""
         both = query.primary[:, None] & bank.primary[None, :]
-        return np.where(both, self.primary_threshold, self.secondary_threshold)
+        base = np.where(both, self.primary_threshold, self.secondary_threshold)
+        if not self.quality_caps:
+            return base
+        low = np.minimum(query.qualities[:, None], bank.qualities[None, :])
+        caps = np.vectorize(self.quality_cap, otypes=[np.int64])(np.unique(low))
+        return np.minimum(base, caps[np.searchsorted(np.unique(low), low)])
 
 
 @dataclass(frozen=True)
@@ -435,8 +466,12 @@ def match_groups(
 #:   90%, and the trimmed frame when trimming removes something (<= 18 hashes);
 #: - query: the full frame in its 8 dihedral turns (one PDQ computation), its
 #:   centred 90% and 80% crops, the trimmed frame (<= 4 PDQ computations, <= 11 codes).
+#: Two-thirds of the frame, without its left, right, top or bottom third: stickers,
+#: emoji and meme text rarely cover all of the image, and one of these is often clean.
+THIRDS = tuple(crop_side(s, 0.33) for s in "lrtb")
+
 DEFAULT_STRATEGY = Strategy(
-    name="group-v3",
+    name="group-v4",
     bank=(
         Variant("full", primary=True),
         *(crop_side(s, 0.075) for s in "lrtb"),
@@ -446,8 +481,9 @@ DEFAULT_STRATEGY = Strategy(
         centre(0.90),
         centre(0.90, +4),
         centre(0.90, -4),
+        *THIRDS,
     ),
-    query=(Variant("full", dihedral=True, primary=True), centre(0.90), centre(0.80)),
+    query=(Variant("full", dihedral=True, primary=True), centre(0.90), centre(0.80), *THIRDS),
     primary_threshold=52,
     secondary_threshold=52,
     frame_boxes=2,

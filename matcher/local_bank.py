@@ -50,7 +50,7 @@ class BankMatch:
 class LocalBank:
     strategy: Strategy = DEFAULT_STRATEGY
     index: HashIndex | None = None
-    rows: list[tuple[int, str, bool]] = field(default_factory=list)  # id -> (line, variant, primary)
+    rows: list[tuple[int, str, int]] = field(default_factory=list)  # id -> (line, variant, PDQ quality)
     paths: dict[int, str | None] = field(default_factory=dict)  # line -> path
     md5: dict[str, list[int]] = field(default_factory=dict)  # md5 hex -> lines
 
@@ -77,7 +77,7 @@ class LocalBank:
                 for member in group:
                     if member.quality < strategy.min_quality:
                         continue  # too plain to match on (PDQ quality below 50)
-                    bank.rows.append((number, member.variant, member.primary))
+                    bank.rows.append((number, member.variant, member.quality))
                     codes.append(member.code)
         if codes:
             bank.index.add(np.arange(len(codes), dtype=np.int64), np.stack(codes))
@@ -93,13 +93,12 @@ class LocalBank:
         group = query.group
         if group is None or not len(group) or not self.rows:
             return found
-        widest = max(self.strategy.primary_threshold, self.strategy.secondary_threshold)
+        widest = self.strategy.widest_threshold
         best: dict[int, BankMatch] = {}
         for member, hits in zip(group, self.index.search(group.codes, widest)):
             for row_id, distance in zip(hits.ids, hits.distances):
-                line, variant, primary = self.rows[int(row_id)]
-                both = member.primary and primary
-                limit = self.strategy.primary_threshold if both else self.strategy.secondary_threshold
+                line, variant, quality = self.rows[int(row_id)]
+                limit = self.strategy.pair_threshold(member.primary, variant, member.quality, quality)
                 if distance > limit:
                     continue
                 candidate = BankMatch(line, self.paths.get(line), int(distance), limit, member.variant, variant)

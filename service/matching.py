@@ -39,6 +39,10 @@ class Query:
     content_ref: str | None
     primary: tuple[bool, ...] = (True,)  # per code: the full frame (or a turn of it)?
     preview_url: str | None = None  # the platform's link to the upload, for its moderators' browsers
+    qualities: tuple[int | None, ...] | None = None  # per code: PDQ quality (None: not given)
+
+    def quality(self, member: int) -> int | None:
+        return None if self.qualities is None else self.qualities[member]
 
 
 def wide_radius(cap: int | None) -> int:
@@ -52,14 +56,26 @@ def fast_radius(cap: int | None) -> int:
     return min(get_signal("pdq").threshold, wide_radius(cap))
 
 
-def pair_limit(signal: str, query_primary: bool, bank_variant: str, pdq_radius: int) -> int:
-    """The distance a (query code, bank hash) pair may be at: its strategy threshold, within the search radius."""
+def pair_limit(
+    signal: str, query_primary: bool, bank_variant: str, pdq_radius: int,
+    query_quality: int | None = None, bank_quality: int | None = None,
+) -> int:
+    """The distance a (query code, bank hash) pair may be at: its strategy threshold (which falls
+    with the pair's structure, the lower of the two PDQ qualities), within the search radius."""
     if signal != "pdq":
         return get_signal(signal).threshold
-    return min(DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant), pdq_radius)
+    return min(DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant, query_quality, bank_quality), pdq_radius)
 
 
-Hits = dict[int, dict[int, list[tuple[int, bool]]]]
+def confidence(signal: str, distance: int, query_quality: int | None, bank_quality: int | None) -> str:
+    """high: within the signal's standard threshold and the pair's structure band; review: beyond."""
+    standard = get_signal(signal).threshold
+    if signal == "pdq":
+        standard = min(standard, DEFAULT_STRATEGY.pair_threshold(True, "full", query_quality, bank_quality))
+    return "high" if distance <= standard else "review"
+
+
+Hits = dict[int, dict[int, list[tuple[int, bool, int | None]]]]
 
 
 def find(
@@ -76,7 +92,7 @@ def find(
     # Every code of every query is searched at its signal's widest radius; each hit
     # keeps the distance and whether the query code was primary, to apply the
     # pair's own threshold once the stored hash's variant is known.
-    hits_per_query: dict[int, dict[int, list[tuple[int, bool]]]] = defaultdict(lambda: defaultdict(list))
+    hits_per_query: Hits = defaultdict(lambda: defaultdict(list))
     by_signal: dict[str, list[tuple[Query, int]]] = defaultdict(list)
     for q in queries:
         for member in range(q.codes.shape[0]):
@@ -89,7 +105,7 @@ def find(
             found = index.search(signal, np.stack([q.codes[m] for q, m in part]), radius, threads=threads)
             for (q, m), hits in zip(part, found):
                 for hit in hits:
-                    hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m]))
+                    hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m], q.quality(m)))
     return hits_per_query
 
 
@@ -111,7 +127,7 @@ def resolve(
     review band skips what the synchronous check already answered).
     """
     hits_per_query = {
-        q: {h: pairs for h, pairs in hits.items() if min(d for d, _ in pairs) > beyond}
+        q: {h: pairs for h, pairs in hits.items() if min(p[0] for p in pairs) > beyond}
         for q, hits in hits_per_query.items()
     } if beyond >= 0 else hits_per_query
     all_ids = {h for hits in hits_per_query.values() for h in hits}
@@ -119,7 +135,7 @@ def resolve(
         return {}, []
     with readers() as session, session.begin():
         rows = session.execute(
-            select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.case_id, Case.status)
+            select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.quality, BankHash.case_id, Case.status)
             .join(Case, Case.id == BankHash.case_id)
             .where(BankHash.id.in_(all_ids), BankHash.status == "active")
         ).all()
@@ -136,10 +152,14 @@ def resolve(
             row = live.get(hash_id)
             if row is None:
                 continue
-            within = [d for d, primary in pairs if d <= pair_limit(row.signal, primary, row.variant, pdq_radius)]
+            within = [
+                (d, quality) for d, primary, quality in pairs
+                if d <= pair_limit(row.signal, primary, row.variant, pdq_radius, quality, row.quality)
+            ]
             if within:
-                accepted.append((min(within), hash_id, row))
-        for distance, hash_id, row in sorted(accepted, key=lambda t: (t[0], t[1])):
+                distance, quality = min(within, key=lambda t: t[0])
+                accepted.append((distance, hash_id, row, quality))
+        for distance, hash_id, row, quality in sorted(accepted, key=lambda t: (t[0], t[1])):
             matches.append(
                 MatchOut(
                     hash_id=hash_id,
@@ -147,7 +167,7 @@ def resolve(
                     distance=distance,
                     variant=row.variant,
                     case_status=row.status,
-                    confidence="high" if distance <= get_signal(row.signal).threshold else "review",
+                    confidence=confidence(row.signal, distance, quality, row.quality),
                 )
             )
             per_signal[row.signal] += 1

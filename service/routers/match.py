@@ -103,7 +103,8 @@ def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]
                 results[i].update(status="skipped", code="quality_too_low",
                                   reason=f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably")
                 continue
-            queries.append(matching.Query(i, signal.name, code, q.content_ref, preview_url=q.preview_url))
+            queries.append(matching.Query(i, signal.name, code, q.content_ref, preview_url=q.preview_url,
+                                          qualities=(q.quality,)))
     queries.sort(key=lambda query: query.index)
     return results, queries
 
@@ -234,7 +235,8 @@ async def match_image(
         if get_signal("pdq").usable(pdq) and len(result.group):
             group = result.group
             queries.append(
-                matching.Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary), preview_url)
+                matching.Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary), preview_url,
+                               tuple(int(q) for q in group.qualities))
             )
         else:
             checked.update(code="quality_too_low",
