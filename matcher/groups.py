@@ -231,16 +231,34 @@ def trim_box(rgb: np.ndarray) -> tuple[int, int, int, int]:
 
 @dataclass(frozen=True)
 class VariantHash:
-    """One hash of a group: which variant, its 256-bit code, its PDQ quality."""
+    """One hash of a group: which variant, its 256-bit code, its PDQ quality and structure."""
 
     variant: str
     code: np.ndarray  # (32,) uint8, MSB-first: bytes(code).hex() is the PDQ hex
     quality: int
     primary: bool
+    #: PDQ's gradient energy uncapped (:func:`matcher.pdq.hash_rgb_structure`); None where
+    #: unknown (a hash from a plain PDQ list), see :func:`known_structure`.
+    structure: int | None = None
 
     @property
     def hex(self) -> str:
         return bytes(self.code).hex()
+
+    @property
+    def known_structure(self) -> int:
+        return known_structure(self.quality, self.structure)
+
+
+def known_structure(quality: int | None, structure: int | None) -> int:
+    """The structure to band a hash by: its own, else what its PDQ quality proves.
+
+    Quality is structure capped at 100, so below 100 it *is* the structure;
+    a hash known only to be "100" is banded as 100, the cautious reading.
+    """
+    if structure is not None:
+        return int(structure)
+    return 100 if quality is None else min(int(quality), 100)
 
 
 @dataclass(frozen=True)
@@ -267,9 +285,16 @@ class HashGroup:
     def qualities(self) -> np.ndarray:
         return np.array([h.quality for h in self.hashes], dtype=np.int64)
 
+    @property
+    def structures(self) -> np.ndarray:
+        return np.array([h.known_structure for h in self.hashes], dtype=np.int64)
+
     def records(self) -> list[dict]:
-        """Plain records (variant, pdq hex, quality, primary) for storage and the wire."""
-        return [{"variant": h.variant, "pdq": h.hex, "quality": h.quality, "primary": h.primary} for h in self.hashes]
+        """Plain records (variant, pdq hex, quality, structure, primary) for storage and the wire."""
+        return [
+            {"variant": h.variant, "pdq": h.hex, "quality": h.quality, "structure": h.structure, "primary": h.primary}
+            for h in self.hashes
+        ]
 
     @classmethod
     def from_records(cls, records: Iterable[dict]) -> "HashGroup":
@@ -280,7 +305,9 @@ class HashGroup:
             if code.size != pdq.HASH_BYTES:
                 raise ValueError(f"not a 256-bit PDQ hash: {r['pdq']!r}")
             primary = r.get("primary", is_primary_variant(r["variant"]))
-            out.append(VariantHash(r["variant"], code, int(r.get("quality", 100)), bool(primary)))
+            structure = r.get("structure")
+            out.append(VariantHash(r["variant"], code, int(r.get("quality", 100)), bool(primary),
+                                   None if structure is None else int(structure)))
         return cls(tuple(out))
 
 
@@ -304,18 +331,35 @@ def _hash_variants(
         if min(pixels.shape[:2]) < pdq.MIN_HASHABLE_DIM:
             continue
         if v.dihedral:
-            codes, quality = pdq.hash_rgb_dihedral(pixels)
+            codes, structure = pdq.hash_rgb_dihedral_structure(pixels)
             names = [v.name if i == 0 else f"{v.name}/{n}" for i, n in enumerate(pdq.DIHEDRAL_NAMES)]
         else:
-            code, quality = pdq.hash_rgb(pixels)
+            code, structure = pdq.hash_rgb_structure(pixels)
             codes, names = code[None], [v.name]
+        quality = pdq.quality_of(structure)
         if quality < min_quality:
             continue
-        out.extend(VariantHash(n, c, quality, v.primary) for n, c in zip(names, codes))
+        out.extend(VariantHash(n, c, quality, v.primary, structure) for n, c in zip(names, codes))
     return HashGroup(tuple(out))
 
 
 # --- the strategy --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StructureBand:
+    """Thresholds for pairs whose less structured side has at least ``floor`` structure.
+
+    ``match``: the most any pair in the band may be apart (a full frame against a
+    full frame keeps at least PDQ's 31); ``high``: at or below this a match is of
+    "high" confidence. Both come from the false-match tail fits of
+    ``benchmarks/false_matches.py``: ``match`` keeps the estimated false-match rate
+    below 1e-6 per upload against a 10M-hash bank, ``high`` below 1e-9.
+    """
+
+    floor: int
+    match: int
+    high: int
 
 
 @dataclass(frozen=True)
@@ -341,10 +385,9 @@ class Strategy:
     min_quality: int = pdq.MIN_QUALITY
     #: A trimmed box is used only if it removes at least this share of a side.
     min_trim_share: float = 0.02
-    #: Structure bands, ``(min quality, cap)`` from the most structured down: a pair whose
-    #: lower PDQ quality is >= ``min quality`` is held to at most ``cap`` (the first band
-    #: that applies). Empty: no cap. Chosen from the false-match tail fits (docs/matching.md).
-    quality_caps: tuple[tuple[int, int], ...] = ()
+    #: Structure bands from the most structured down (empty: thresholds as above for every
+    #: pair); a pair falls in the first band whose floor its less structured side reaches.
+    structure_bands: tuple[StructureBand, ...] = ()
     #: Queries only: how many framed photo boxes (:mod:`matcher.frames`) to look up,
     #: each with its mirror image.
     frame_boxes: int = 0
@@ -374,11 +417,12 @@ class Strategy:
             pixels = work[box[1] : box[3], box[0] : box[2]]
             if min(pixels.shape[:2]) < pdq.MIN_HASHABLE_DIM:
                 continue
-            codes, quality = pdq.hash_rgb_dihedral(pixels)
+            codes, structure = pdq.hash_rgb_dihedral_structure(pixels)
+            quality = pdq.quality_of(structure)
             if quality < self.min_quality:
                 continue
-            extra.append(VariantHash(f"box{k + 1}", codes[0], quality, False))
-            extra.append(VariantHash(f"box{k + 1}/flipy", codes[5], quality, False))  # left-right mirror
+            extra.append(VariantHash(f"box{k + 1}", codes[0], quality, False, structure))
+            extra.append(VariantHash(f"box{k + 1}/flipy", codes[5], quality, False, structure))  # left-right mirror
         return HashGroup(group.hashes + tuple(extra)) if extra else group
 
     def _with_trim(self, group: HashGroup, work: np.ndarray) -> HashGroup:
@@ -387,43 +431,60 @@ class Strategy:
         x0, y0, x1, y1 = trim_box(work)
         if max(x0 / w, y0 / h, (w - x1) / w, (h - y1) / h) < self.min_trim_share:
             return group
-        code, quality = pdq.hash_rgb(work[y0:y1, x0:x1])
+        code, structure = pdq.hash_rgb_structure(work[y0:y1, x0:x1])
+        quality = pdq.quality_of(structure)
         if quality < self.min_quality:
             return group
-        return HashGroup(group.hashes + (VariantHash("trim", code, quality, False),))
+        return HashGroup(group.hashes + (VariantHash("trim", code, quality, False, structure),))
 
     @property
     def widest_threshold(self) -> int:
         """Search radius that finds every pair any rule of this strategy accepts."""
         return max(self.primary_threshold, self.secondary_threshold)
 
-    def quality_cap(self, quality: int | None) -> int:
-        """The most a pair may be apart when its less structured hash has this PDQ quality."""
-        q = 100 if quality is None else int(quality)
-        for floor, cap in self.quality_caps:
-            if q >= floor:
-                return cap
-        return min(self.quality_caps[-1][1], pdq.DEFAULT_THRESHOLD) if self.quality_caps else self.widest_threshold
+    def band(self, structure: int) -> StructureBand | None:
+        """The structure band of a pair whose less structured side has this structure."""
+        for band in self.structure_bands:
+            if structure >= band.floor:
+                return band
+        return None
 
     def pair_threshold(
-        self, query_primary: bool, bank_variant: str, query_quality: int | None = None, bank_quality: int | None = None
+        self, query_primary: bool, bank_variant: str, query_structure: int = 10**6, bank_structure: int = 10**6
     ) -> int:
-        """Threshold for one query hash against one stored hash, known by its variant name and quality."""
-        base = self.primary_threshold if query_primary and is_primary_variant(bank_variant) else self.secondary_threshold
-        if not self.quality_caps:
+        """Threshold for one query hash against one stored hash (its variant name, both structures)."""
+        both = query_primary and is_primary_variant(bank_variant)
+        base = self.primary_threshold if both else self.secondary_threshold
+        if not self.structure_bands:
             return base
-        low = min(100 if query_quality is None else query_quality, 100 if bank_quality is None else bank_quality)
-        return min(base, self.quality_cap(low))
+        band = self.band(min(query_structure, bank_structure))
+        cap = band.match if band else 0
+        # A full frame against a full frame keeps PDQ's own standard, whatever the structure:
+        # every PDQ matcher in the field reports those pairs (as "review" below a band's "high").
+        return min(base, max(cap, pdq.DEFAULT_THRESHOLD) if both else cap)
+
+    def confidence(self, distance: int, query_structure: int = 10**6, bank_structure: int = 10**6) -> str:
+        """"high" within PDQ's standard threshold and the pair band's ``high``; else "review"."""
+        high = pdq.DEFAULT_THRESHOLD
+        if self.structure_bands:
+            band = self.band(min(query_structure, bank_structure))
+            if band is None:
+                return "review"
+            high = min(high, band.high)
+        return "high" if distance <= high else "review"
 
     def thresholds(self, query: HashGroup, bank: HashGroup) -> np.ndarray:
         """(len(query), len(bank)) thresholds for every pair."""
         both = query.primary[:, None] & bank.primary[None, :]
         base = np.where(both, self.primary_threshold, self.secondary_threshold)
-        if not self.quality_caps:
+        if not self.structure_bands:
             return base
-        low = np.minimum(query.qualities[:, None], bank.qualities[None, :])
-        caps = np.vectorize(self.quality_cap, otypes=[np.int64])(np.unique(low))
-        return np.minimum(base, caps[np.searchsorted(np.unique(low), low)])
+        low = np.minimum(query.structures[:, None], bank.structures[None, :])
+        cap = np.zeros(low.shape, dtype=np.int64)
+        for band in reversed(self.structure_bands):  # the most structured band that applies wins
+            cap[low >= band.floor] = band.match
+        cap = np.where(both, np.maximum(cap, pdq.DEFAULT_THRESHOLD), cap)
+        return np.minimum(base, cap)
 
 
 @dataclass(frozen=True)
@@ -466,6 +527,16 @@ def match_groups(
 #:   90%, and the trimmed frame when trimming removes something (<= 18 hashes);
 #: - query: the full frame in its 8 dihedral turns (one PDQ computation), its
 #:   centred 90% and 80% crops, the trimmed frame (<= 4 PDQ computations, <= 11 codes).
+#: From benchmarks/results/false_matches.md (4.67e9 comparisons between distinct images,
+#: conservative tail fit, 11 query codes against a 10M-hash bank): 52 is safe only where
+#: both sides are busy; below a structure of 108 no threshold is, so only PDQ's own
+#: full-frame rule (31) applies there, as a lead for review.
+STRUCTURE_BANDS = (
+    StructureBand(208, match=52, high=31),
+    StructureBand(162, match=45, high=31),
+    StructureBand(108, match=32, high=9),
+)
+
 #: Two-thirds of the frame, without its left, right, top or bottom third: stickers,
 #: emoji and meme text rarely cover all of the image, and one of these is often clean.
 THIRDS = tuple(crop_side(s, 0.33) for s in "lrtb")
@@ -487,6 +558,7 @@ DEFAULT_STRATEGY = Strategy(
     primary_threshold=52,
     secondary_threshold=52,
     frame_boxes=2,
+    structure_bands=STRUCTURE_BANDS,
 )
 
 

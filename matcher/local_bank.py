@@ -50,7 +50,7 @@ class BankMatch:
 class LocalBank:
     strategy: Strategy = DEFAULT_STRATEGY
     index: HashIndex | None = None
-    rows: list[tuple[int, str, int]] = field(default_factory=list)  # id -> (line, variant, PDQ quality)
+    rows: list[tuple[int, str, int]] = field(default_factory=list)  # id -> (line, variant, structure)
     paths: dict[int, str | None] = field(default_factory=dict)  # line -> path
     md5: dict[str, list[int]] = field(default_factory=dict)  # md5 hex -> lines
 
@@ -77,7 +77,7 @@ class LocalBank:
                 for member in group:
                     if member.quality < strategy.min_quality:
                         continue  # too plain to match on (PDQ quality below 50)
-                    bank.rows.append((number, member.variant, member.quality))
+                    bank.rows.append((number, member.variant, member.known_structure))
                     codes.append(member.code)
         if codes:
             bank.index.add(np.arange(len(codes), dtype=np.int64), np.stack(codes))
@@ -97,8 +97,8 @@ class LocalBank:
         best: dict[int, BankMatch] = {}
         for member, hits in zip(group, self.index.search(group.codes, widest)):
             for row_id, distance in zip(hits.ids, hits.distances):
-                line, variant, quality = self.rows[int(row_id)]
-                limit = self.strategy.pair_threshold(member.primary, variant, member.quality, quality)
+                line, variant, structure = self.rows[int(row_id)]
+                limit = self.strategy.pair_threshold(member.primary, variant, member.known_structure, structure)
                 if distance > limit:
                     continue
                 candidate = BankMatch(line, self.paths.get(line), int(distance), limit, member.variant, variant)

@@ -10,7 +10,8 @@ as bound by the ``pdqhash`` package) step for step:
    ``(n + 127) // 128`` per axis, with the reference's shrinking windows at the
    edges;
 3. decimation to 64x64 by sampling at ``int((i + 0.5) * n / 64)``;
-4. quality from the 64x64 gradients; a 16x16 DCT; one bit per coefficient
+4. quality from the 64x64 gradients (and, uncapped, the *structure* the matching
+   policy bands pairs by); a 16x16 DCT; one bit per coefficient
    above the (lower) median.
 
 Steps 1-3 are linear and separable, so they collapse into two small matrices
@@ -171,13 +172,24 @@ def _dct_matrix() -> np.ndarray:
     return scale * np.cos((np.pi / 2 / _DOWNSAMPLED) * i * (2 * j + 1))
 
 
-def _quality(buffer64: np.ndarray) -> int:
-    """Gradient-energy quality, with the reference's float32 truncations."""
+def _structure(buffer64: np.ndarray) -> int:
+    """Gradient energy of the 64x64 buffer, with the reference's float32 truncations, uncapped.
+
+    The reference's quality is this capped at 100, and nearly every photo
+    reaches the cap; uncapped, it tells a busy photo (several hundred) from a
+    dark, flat or one-object-on-black one (below ~100), which is what decides
+    how close two *different* pictures' hashes come (docs/matching.md).
+    """
     b = buffer64.astype(np.float32)
     vertical = ((b[:-1, :] - b[1:, :]) * np.float32(100)) / np.float32(255)
     horizontal = ((b[:, :-1] - b[:, 1:]) * np.float32(100)) / np.float32(255)
     total = int(np.abs(np.trunc(vertical)).sum() + np.abs(np.trunc(horizontal)).sum())
-    return min(total // 90, 100)
+    return total // 90
+
+
+def quality_of(structure: int) -> int:
+    """PDQ's quality (0-100) from the uncapped structure value."""
+    return min(structure, 100)
 
 
 def _bits_from_coefficients(coeffs: np.ndarray) -> np.ndarray:
@@ -220,16 +232,17 @@ def _dihedral_coefficients(coeffs: np.ndarray) -> np.ndarray:
 
 
 def _coefficients(rgb: np.ndarray) -> tuple[np.ndarray, int]:
+    """The 16x16 DCT block and the structure (uncapped quality) of decoded pixels."""
     rgb = _as_rgb_array(rgb)
     if min(rgb.shape[:2]) < MIN_HASHABLE_DIM:
         # As the reference: no hash (all zeros: no coefficient above the median) and
         # quality 0, which every caller must treat as unusable.
         return np.zeros((_DCT_SIZE, _DCT_SIZE)), 0
     buffer64 = _downsample(rgb)
-    quality = _quality(buffer64)
+    structure = _structure(buffer64)
     dct = _dct_matrix()
     coeffs = dct @ buffer64 @ dct.T
-    return coeffs, quality
+    return coeffs, structure
 
 
 def _as_rgb_array(rgb: np.ndarray) -> np.ndarray:
@@ -242,11 +255,23 @@ def _as_rgb_array(rgb: np.ndarray) -> np.ndarray:
 
 def hash_rgb(rgb: np.ndarray) -> tuple[np.ndarray, int]:
     """PDQ of decoded pixels: a (32,) uint8 code (MSB-first) and the quality 0-100."""
-    coeffs, quality = _coefficients(rgb)
-    return _bits_from_coefficients(coeffs)[0], quality
+    code, structure = hash_rgb_structure(rgb)
+    return code, quality_of(structure)
 
 
 def hash_rgb_dihedral(rgb: np.ndarray) -> tuple[np.ndarray, int]:
     """The 8 dihedral PDQ codes (8, 32) of decoded pixels, in :data:`DIHEDRAL_NAMES` order."""
-    coeffs, quality = _coefficients(rgb)
-    return _bits_from_coefficients(_dihedral_coefficients(coeffs)), quality
+    codes, structure = hash_rgb_dihedral_structure(rgb)
+    return codes, quality_of(structure)
+
+
+def hash_rgb_structure(rgb: np.ndarray) -> tuple[np.ndarray, int]:
+    """As :func:`hash_rgb`, with the uncapped structure value instead of the quality."""
+    coeffs, structure = _coefficients(rgb)
+    return _bits_from_coefficients(coeffs)[0], structure
+
+
+def hash_rgb_dihedral_structure(rgb: np.ndarray) -> tuple[np.ndarray, int]:
+    """As :func:`hash_rgb_dihedral`, with the uncapped structure value instead of the quality."""
+    coeffs, structure = _coefficients(rgb)
+    return _bits_from_coefficients(_dihedral_coefficients(coeffs)), structure

@@ -10,16 +10,18 @@ from matcher import groups
 from matcher.groups import DEFAULT_STRATEGY as S
 
 
-def synthetic(seed: int, size: int = 256) -> np.ndarray:
-    """A gradient with a few seeded shapes: enough structure for PDQ quality 100."""
+def synthetic(seed: int, size: int = 256, shapes: int = 40) -> np.ndarray:
+    """A gradient with seeded shapes: as much structure as a typical photo (PDQ structure
+    ~250-450; a handful of shapes on a gradient is a low-structure picture, held to PDQ's
+    own full-frame rule only, see ``test_low_structure_pairs_keep_only_the_full_frame_rule``)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size] / size
     base = np.stack([x * 200, y * 180, (1 - x) * 120 + 60], axis=-1)
     im = Image.fromarray(base.astype(np.uint8))
     d = ImageDraw.Draw(im)
-    for _ in range(8):
+    for _ in range(shapes):
         x0, y0 = rng.integers(0, size - 40, 2)
-        w, h = rng.integers(20, 110, 2)
+        w, h = rng.integers(12, 80, 2)
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         shape = d.ellipse if rng.integers(2) else d.rectangle
         shape((int(x0), int(y0), int(x0 + w), int(y0 + h)), fill=colour)
@@ -133,3 +135,32 @@ def test_records_round_trip(bank, photo):
     back = groups.HashGroup.from_records(bank.records())
     assert np.array_equal(back.codes, bank.codes) and list(back.primary) == list(bank.primary)
     assert groups.match_group(groups.query_group(photo), back) is not None
+
+
+def test_low_structure_pairs_keep_only_the_full_frame_rule():
+    plain = synthetic(1, shapes=6)
+    bank = S.bank_group(plain)
+    assert all(h.structure is not None and h.structure < S.structure_bands[-1].floor for h in bank if h.primary)
+    cropped = S.query_group(np.ascontiguousarray(plain[:, 20:]))
+    m = groups.match_group(cropped, bank, S)
+    assert m is None or (m.query_variant.startswith("full") and m.bank_variant.startswith("full") and m.distance <= 31)
+    same = groups.match_group(S.query_group(plain), bank, S)
+    assert same is not None and same.distance == 0 and same.threshold == 31
+    assert S.confidence(0, bank.hashes[0].structure, 10**6) == "review"  # never "high" below the lowest band
+
+
+def test_structure_bands_hold_busier_pairs_to_wider_thresholds():
+    widest = max(b.match for b in S.structure_bands)
+    assert S.pair_threshold(False, "crop_l7.5", 10**6, 10**6) == widest
+    assert [S.pair_threshold(False, "crop_l7.5", b.floor, 10**6) for b in S.structure_bands] == [
+        b.match for b in S.structure_bands
+    ]
+    assert S.pair_threshold(False, "crop_l7.5", 10, 10**6) == 0
+    assert S.pair_threshold(True, "full", 10, 10**6) == 31  # PDQ's own rule stands
+    assert S.confidence(31, 10**6, 10**6) == "high" and S.confidence(32, 10**6, 10**6) == "review"
+
+
+def test_records_without_structure_are_banded_by_their_quality():
+    assert groups.known_structure(77, None) == 77
+    assert groups.known_structure(100, None) == 100  # "at least 100": the cautious reading
+    assert groups.known_structure(100, 480) == 480
