@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.groups import DEFAULT_STRATEGY
+from matcher.groups import DEFAULT_STRATEGY, known_structure
 from matcher.signals import get_signal
 
 from . import metrics
@@ -39,10 +39,15 @@ class Query:
     content_ref: str | None
     primary: tuple[bool, ...] = (True,)  # per code: the full frame (or a turn of it)?
     preview_url: str | None = None  # the platform's link to the upload, for its moderators' browsers
-    qualities: tuple[int | None, ...] | None = None  # per code: PDQ quality (None: not given)
+    #: per code: its PDQ structure (given, or what its quality proves: matcher.groups.known_structure)
+    structures: tuple[int, ...] | None = None
 
-    def quality(self, member: int) -> int | None:
-        return None if self.qualities is None else self.qualities[member]
+    def structure(self, member: int) -> int:
+        return UNBANDED if self.structures is None else self.structures[member]
+
+
+#: The structure of a code whose signal has no structure bands (any other than PDQ).
+UNBANDED = 10**6
 
 
 def wide_radius(cap: int | None) -> int:
@@ -58,24 +63,25 @@ def fast_radius(cap: int | None) -> int:
 
 def pair_limit(
     signal: str, query_primary: bool, bank_variant: str, pdq_radius: int,
-    query_quality: int | None = None, bank_quality: int | None = None,
+    query_structure: int = UNBANDED, bank_structure: int = UNBANDED,
 ) -> int:
     """The distance a (query code, bank hash) pair may be at: its strategy threshold (which falls
-    with the pair's structure, the lower of the two PDQ qualities), within the search radius."""
+    with the structure of the pair's less structured side), within the search radius."""
     if signal != "pdq":
         return get_signal(signal).threshold
-    return min(DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant, query_quality, bank_quality), pdq_radius)
+    return min(
+        DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant, query_structure, bank_structure), pdq_radius
+    )
 
 
-def confidence(signal: str, distance: int, query_quality: int | None, bank_quality: int | None) -> str:
-    """high: within the signal's standard threshold and the pair's structure band; review: beyond."""
-    standard = get_signal(signal).threshold
+def confidence(signal: str, distance: int, query_structure: int, bank_structure: int) -> str:
+    """high: within the signal's standard threshold (for PDQ, and the pair's structure band's); review: beyond."""
     if signal == "pdq":
-        standard = min(standard, DEFAULT_STRATEGY.pair_threshold(True, "full", query_quality, bank_quality))
-    return "high" if distance <= standard else "review"
+        return DEFAULT_STRATEGY.confidence(distance, query_structure, bank_structure)
+    return "high" if distance <= get_signal(signal).threshold else "review"
 
 
-Hits = dict[int, dict[int, list[tuple[int, bool, int | None]]]]
+Hits = dict[int, dict[int, list[tuple[int, bool, int]]]]  # query -> hash id -> (distance, primary, structure)
 
 
 def find(
@@ -105,7 +111,7 @@ def find(
             found = index.search(signal, np.stack([q.codes[m] for q, m in part]), radius, threads=threads)
             for (q, m), hits in zip(part, found):
                 for hit in hits:
-                    hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m], q.quality(m)))
+                    hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m], q.structure(m)))
     return hits_per_query
 
 
@@ -135,7 +141,10 @@ def resolve(
         return {}, []
     with readers() as session, session.begin():
         rows = session.execute(
-            select(BankHash.id, BankHash.signal, BankHash.variant, BankHash.quality, BankHash.case_id, Case.status)
+            select(
+                BankHash.id, BankHash.signal, BankHash.variant, BankHash.quality, BankHash.structure,
+                BankHash.case_id, Case.status,
+            )
             .join(Case, Case.id == BankHash.case_id)
             .where(BankHash.id.in_(all_ids), BankHash.status == "active")
         ).all()
@@ -152,14 +161,15 @@ def resolve(
             row = live.get(hash_id)
             if row is None:
                 continue
+            stored = known_structure(row.quality, row.structure) if row.signal == "pdq" else UNBANDED
             within = [
-                (d, quality) for d, primary, quality in pairs
-                if d <= pair_limit(row.signal, primary, row.variant, pdq_radius, quality, row.quality)
+                (d, structure) for d, primary, structure in pairs
+                if d <= pair_limit(row.signal, primary, row.variant, pdq_radius, structure, stored)
             ]
             if within:
-                distance, quality = min(within, key=lambda t: t[0])
-                accepted.append((distance, hash_id, row, quality))
-        for distance, hash_id, row, quality in sorted(accepted, key=lambda t: (t[0], t[1])):
+                distance, structure = min(within, key=lambda t: t[0])
+                accepted.append((distance, hash_id, row, structure, stored))
+        for distance, hash_id, row, structure, stored in sorted(accepted, key=lambda t: (t[0], t[1])):
             matches.append(
                 MatchOut(
                     hash_id=hash_id,
@@ -167,7 +177,7 @@ def resolve(
                     distance=distance,
                     variant=row.variant,
                     case_status=row.status,
-                    confidence=confidence(row.signal, distance, quality, row.quality),
+                    confidence=confidence(row.signal, distance, structure, stored),
                 )
             )
             per_signal[row.signal] += 1

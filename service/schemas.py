@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from .preview_urls import PreviewUrl
 
 
+#: PDQ's gradient energy of a 64x64 buffer cannot exceed 2 * 63 * 64 * 100 // 90.
+STRUCTURE_MAX = 8960
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -23,6 +27,11 @@ class HashItem(Strict):
     signal: str = Field(max_length=32, examples=["pdq"])
     hash: str = Field(max_length=256, description="Hex digits, as many as the signal type has bits / 4.")
     quality: int | None = Field(None, ge=0, le=100, description="Required for PDQ (0-100).")
+    structure: int | None = Field(
+        None, ge=0, le=STRUCTURE_MAX,
+        description="PDQ only: the gradient energy uncapped (quality is this capped at 100). The match threshold "
+        "of an edited copy falls with it; without it a hash is banded by its quality.",
+    )
     variant: str = Field("full", max_length=64, description="Which part of the picture this hash covers.")
 
 
@@ -85,6 +94,7 @@ class MatchQuery(Strict):
     signal: str = Field(max_length=32)
     hash: str = Field(max_length=256)
     quality: int | None = Field(None, ge=0, le=100)
+    structure: int | None = Field(None, ge=0, le=STRUCTURE_MAX, description="As in a submission's hashes.")
     content_ref: str | None = Field(None, max_length=256, description="The platform's own reference to the upload.")
     preview_url: PreviewUrl | None = Field(
         None, description="http(s) link to the upload in the platform's own systems, for its moderators' browsers "

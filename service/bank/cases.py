@@ -32,6 +32,7 @@ class HashIn:
     hash: str
     quality: int | None = None
     variant: str = "full"
+    structure: int | None = None
 
 
 @dataclass
@@ -56,14 +57,14 @@ class ItemOutcome:
 @dataclass
 class Prepared:
     kind: str
-    hashes: list[tuple[str, bytes, int | None, str]]  # signal, code, quality, variant
+    hashes: list[tuple[str, bytes, int | None, str, int | None]]  # signal, code, quality, variant, structure
 
 
 def _prepare(index: int, item: ItemIn) -> tuple[Prepared | None, ItemOutcome]:
     outcome = ItemOutcome(index=index, status="accepted")
     if item.kind not in ITEM_KINDS:
         return None, _refuse(outcome, "item_kind_unknown", f"kind must be one of {', '.join(ITEM_KINDS)}")
-    kept: dict[tuple[str, bytes], tuple[str, bytes, int | None, str]] = {}
+    kept: dict[tuple[str, bytes], tuple[str, bytes, int | None, str, int | None]] = {}
     for position, h in enumerate(item.hashes):
         try:
             signal = get_signal(h.signal)
@@ -97,7 +98,17 @@ def _prepare(index: int, item: ItemIn) -> tuple[Prepared | None, ItemOutcome]:
                     }
                 )
                 continue
-        kept.setdefault((signal.name, value.code), (signal.name, value.code, h.quality, h.variant))
+        if h.structure is not None and (signal.min_quality is None or min(h.structure, 100) != h.quality):
+            outcome.dropped.append(
+                {
+                    "hash": position,
+                    "code": "structure_inconsistent",
+                    "reason": f"a {signal.name} hash's quality is its structure capped at 100"
+                    if signal.min_quality is not None else f"{signal.name} hashes carry no structure",
+                }
+            )
+            continue
+        kept.setdefault((signal.name, value.code), (signal.name, value.code, h.quality, h.variant, h.structure))
     if not kept:
         first = outcome.dropped[0] if outcome.dropped else {"code": "item_empty", "reason": "no hashes given"}
         return None, _refuse(outcome, first["code"], first["reason"])
@@ -125,7 +136,7 @@ def validate_items(items: Sequence[ItemIn]) -> tuple[list[tuple[int, Prepared]],
     for index, item in enumerate(items):
         ready, outcome = _prepare(index, item)
         if ready is not None:
-            key = frozenset((s, c) for s, c, _, _ in ready.hashes)
+            key = frozenset((s, c) for s, c, *_ in ready.hashes)
             if key in seen:
                 outcome.status, outcome.duplicate_of = "duplicate", seen[key]
                 outcome.hashes_accepted = 0
@@ -153,10 +164,11 @@ def create_case(session: Session, settings: Settings, items: Sequence[ItemIn]) -
     session.flush()  # item ids
     new_hashes = [
         BankHash(
-            case_id=case.id, item_id=item.id, signal=signal, code=code, quality=quality, variant=variant[:64], status="active"
+            case_id=case.id, item_id=item.id, signal=signal, code=code, quality=quality, variant=variant[:64],
+            structure=structure, status="active",
         )
         for item, ready in items
-        for signal, code, quality, variant in ready.hashes
+        for signal, code, quality, variant, structure in ready.hashes
     ]
     session.add_all(new_hashes)
     session.flush()  # hash ids: what every index stores

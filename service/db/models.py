@@ -99,6 +99,9 @@ class BankHash(Base):
     signal: Mapped[str] = mapped_column(String(32))
     code: Mapped[bytes] = mapped_column(LargeBinary(64))
     quality: Mapped[int | None] = mapped_column(SmallInteger)
+    #: PDQ's gradient energy uncapped (matcher.pdq.hash_rgb_structure): what the matching policy
+    #: bands a pair's threshold by. None where unknown (imported lists): banded by its quality.
+    structure: Mapped[int | None] = mapped_column(Integer, nullable=True)
     variant: Mapped[str] = mapped_column(String(64), default="full")
     status: Mapped[str] = mapped_column(String(16), default="active")  # active, withdrawn, suspended, retired
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -28,7 +28,7 @@ def submit_case(
     items = [
         bank_cases.ItemIn(
             kind=item.kind,
-            hashes=[bank_cases.HashIn(h.signal, h.hash, h.quality, h.variant) for h in item.hashes],
+            hashes=[bank_cases.HashIn(h.signal, h.hash, h.quality, h.variant, h.structure) for h in item.hashes],
         )
         for item in body.items
     ]

@@ -22,6 +22,7 @@ from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from matcher.errors import MatcherError
+from matcher.groups import known_structure
 from matcher.hashing import hash_file
 from matcher.signals import SignalType, get_signal
 
@@ -103,8 +104,13 @@ def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]
                 results[i].update(status="skipped", code="quality_too_low",
                                   reason=f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably")
                 continue
+            if q.structure is not None and (signal.name != "pdq" or (q.quality is not None and min(q.structure, 100) != q.quality)):
+                results[i].update(status="invalid", code="structure_inconsistent",
+                                  reason="only PDQ hashes carry a structure, and their quality is it capped at 100")
+                continue
+            structure = known_structure(q.quality, q.structure) if signal.name == "pdq" else matching.UNBANDED
             queries.append(matching.Query(i, signal.name, code, q.content_ref, preview_url=q.preview_url,
-                                          qualities=(q.quality,)))
+                                          structures=(structure,)))
     queries.sort(key=lambda query: query.index)
     return results, queries
 
@@ -236,7 +242,7 @@ async def match_image(
             group = result.group
             queries.append(
                 matching.Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary), preview_url,
-                               tuple(int(q) for q in group.qualities))
+                               tuple(int(s) for s in group.structures))
             )
         else:
             checked.update(code="quality_too_low",

@@ -24,8 +24,20 @@ def flip_bits(hex_code: str, n: int) -> str:
     return f"{value:0{len(hex_code)}x}"
 
 
-def image_item(*codes: str, quality: int | None = 90, label: str | None = None) -> dict:
-    item = {"kind": "image", "hashes": [{"signal": "pdq", "hash": c, "quality": quality} for c in codes]}
+#: The structure of a busy photo's hash (most photos: 250-600): matched up to the widest band.
+BUSY = 400
+
+
+def image_item(*codes: str, quality: int | None = 100, label: str | None = None, structure: int | None = -1) -> dict:
+    """A picture's hashes; by default those of a busy photo (structure BUSY), with an explicit
+    quality below 100 none (the hash is then banded by its quality)."""
+    if structure == -1:
+        structure = BUSY if quality == 100 else None
+    hashes = [{"signal": "pdq", "hash": c, "quality": quality} for c in codes]
+    if structure is not None:
+        for h in hashes:
+            h["structure"] = structure
+    item = {"kind": "image", "hashes": hashes}
     if label is not None:
         item["label"] = label
     return item
@@ -63,12 +75,17 @@ def match(client, headers, *queries: dict):
     return client.post("/v1/match", json={"queries": list(queries)}, headers=headers)
 
 
-def pdq_query(code: str, content_ref: str | None = None, quality: int | None = None) -> dict:
+def pdq_query(code: str, content_ref: str | None = None, quality: int | None = None, structure: int | None = -1) -> dict:
+    """An upload's PDQ hash; by default a busy photo's (structure BUSY) unless a quality below 100 is given."""
     query = {"signal": "pdq", "hash": code}
     if content_ref is not None:
         query["content_ref"] = content_ref
     if quality is not None:
         query["quality"] = quality
+    if structure == -1:
+        structure = BUSY if quality in (None, 100) else None
+    if structure is not None:
+        query["structure"] = structure
     return query
 
 

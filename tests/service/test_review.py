@@ -56,7 +56,7 @@ def test_queue_is_per_platform_and_grouped_per_content_ref(client):
     first = qa["groups"][0]["matches"]
     assert len(first) == 2 and {m["distance"] for m in first} == {0, 3}
     m = first[0]
-    assert m["hash_id"] == hash_id and m["signal"] == "pdq" and m["variant"] == "full" and m["quality"] == 90
+    assert m["hash_id"] == hash_id and m["signal"] == "pdq" and m["variant"] == "full" and m["quality"] == 100
     assert m["confidence"] == "high" and m["case_age_days"] == 0 and m["review_status"] == "pending"
     assert m["other_platforms"] == {"ncii_remove": 0, "not_ncii": 0, "escalate": 0, "not_ncii_platforms": 0}
 
