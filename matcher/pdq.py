@@ -38,6 +38,8 @@ HASH_BYTES = HASH_BITS // 8
 #: Hamming distance at or below which two PDQ hashes are the same picture
 #: (Meta's recommended operating point).
 DEFAULT_THRESHOLD = 31
+#: The largest structure (uncapped gradient energy) a 64x64 buffer can have: 2 * 63 * 64 * 100 // 90.
+STRUCTURE_MAX = 8960
 #: Below this quality a hash carries too little structure to match safely.
 MIN_QUALITY = 50
 #: The reference refuses to hash images thinner than this: all-zero hash, quality 0.

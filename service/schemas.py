@@ -12,11 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from matcher.pdq import STRUCTURE_MAX
+
 from .preview_urls import PreviewUrl
-
-
-#: PDQ's gradient energy of a 64x64 buffer cannot exceed 2 * 63 * 64 * 100 // 90.
-STRUCTURE_MAX = 8960
 
 
 class Strict(BaseModel):

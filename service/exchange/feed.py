@@ -90,6 +90,7 @@ class FeedRecord:
     case_status: str
     feedback: Feedback
     at: datetime
+    structure: int | None = None
 
     @property
     def hash(self) -> str:
@@ -134,6 +135,7 @@ def read_page(session: Session, after: int, limit: int = DEFAULT_LIMIT) -> Page:
             HashReputation.not_ncii_count,
             HashReputation.escalate_count,
             HashReputation.not_ncii_platforms,
+            BankHash.structure,
         )
         .join(BankHash, BankHash.id == ChangeLog.hash_id)
         .join(Case, Case.id == BankHash.case_id)
@@ -159,6 +161,7 @@ def read_page(session: Session, after: int, limit: int = DEFAULT_LIMIT) -> Page:
             variant=r[9],
             case_status=r[10],
             feedback=_NO_FEEDBACK if r[11] is None else Feedback(r[11], r[12], r[13], r[14]),
+            structure=r[15],
         )
         for r in rows[:limit]
     ]

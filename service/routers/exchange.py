@@ -44,6 +44,8 @@ class FeedRecordOut(BaseModel):
     reason: str = Field(description="Why: submitted, withdrawn, suspended, reinstated, retired, ...")
     status: str = Field(description="The hash's status now (it may have changed since this record's change).")
     quality: int | None
+    structure: int | None = Field(None, description="PDQ: the gradient energy uncapped (its quality capped at 100); "
+                                  "what a matcher bands the pair's threshold by. None where unknown.")
     variant: str
     case_status: str
     feedback: FeedbackCountsOut
@@ -98,6 +100,7 @@ def read_feed(
                 reason=r.reason,
                 status=r.status,
                 quality=r.quality,
+                structure=r.structure,
                 variant=r.variant,
                 case_status=r.case_status,
                 feedback=FeedbackCountsOut(

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from matcher.errors import MatcherError
+from matcher.pdq import STRUCTURE_MAX
 from matcher.signals import get_signal
 
 from .remote import Http, Page, RemoteProtocolError, RemoteRecord
@@ -66,6 +67,11 @@ def _record(raw: Any, position: int) -> RemoteRecord | None:
         quality = raw.get("quality")
         if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)):
             raise TypeError
+        structure = raw.get("structure")
+        if structure is not None and (not isinstance(structure, int) or isinstance(structure, bool)):
+            raise TypeError
+        if structure is not None and not (0 <= structure <= STRUCTURE_MAX and (quality is None or min(structure, 100) == quality)):
+            structure = None  # not what PDQ can produce: banded by its quality instead
         reason = str(raw.get("reason") or ("submitted" if op == "add" else "withdrawn"))
         variant = str(raw.get("variant") or "full")
     except (KeyError, TypeError, ValueError):
@@ -75,4 +81,4 @@ def _record(raw: Any, position: int) -> RemoteRecord | None:
     except MatcherError:
         return None
     return RemoteRecord(key=f"{signal}:{hash_id}", signal=signal, hash=value.lower(), matchable=op == "add",
-                        reason=reason[:32], quality=quality, variant=variant[:64])
+                        reason=reason[:32], quality=quality, variant=variant[:64], structure=structure)

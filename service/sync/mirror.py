@@ -146,7 +146,8 @@ def _local_hashes(session: Session, source: HashSource, wanted: list[tuple[Remot
         found = sources.ids_by_code(session, item, signal, list(values))
         ids.update(((signal, code), hash_id) for code, hash_id in found.items())
         created = sources.add_hashes(session, source, item, signal, [
-            {"code": code, "quality": record.quality, "variant": record.variant, "status": "pending"}
+            {"code": code, "quality": record.quality, "structure": record.structure, "variant": record.variant,
+             "status": "pending"}
             for code, record in values.items() if code not in found
         ])
         ids.update(((signal, code), hash_id) for code, hash_id in created.items())

@@ -29,6 +29,7 @@ class RemoteRecord:
     reason: str  # submitted, withdrawn, suspended, reinstated, retired, ...
     quality: int | None = None
     variant: str = "full"
+    structure: int | None = None  # PDQ's gradient energy uncapped, where the remote knows it
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from service.db.models import AuditEntry, BankHash, Case, CaseItem, ChangeLog
 
 from .helpers import (
+    BUSY,
     catch_up,
     count,
     file_item,
@@ -268,3 +269,15 @@ def test_lockout_after_repeated_failures_with_a_growing_delay(client, settings):
     with client.app.state.sessions() as session:
         stored = session.scalar(select(Case))
         assert (stored.failed_pin_attempts, stored.locked_until) == (0, None)
+
+
+def test_hashes_keep_their_structure_and_a_contradicting_one_is_dropped(client):
+    good, bad = random_pdq(), random_pdq()
+    item = image_item(good)
+    item["hashes"].append({"signal": "pdq", "hash": bad, "quality": 70, "structure": 300})
+    case = submit(client, item)
+    outcome = case["items"][0]
+    assert outcome["hashes_accepted"] == 1
+    assert [d["code"] for d in outcome["dropped"]] == ["structure_inconsistent"]
+    with client.app.state.readers() as session:
+        assert session.scalars(select(BankHash.structure).where(BankHash.code == bytes.fromhex(good))).all() == [BUSY]

@@ -14,7 +14,7 @@ from service.db.models import AuditEntry, BankHash, ChangeLog, ExchangeFeedback,
 from service.exchange import feedback
 
 from .helpers import (
-    catch_up, count, create_platform, file_item, image_item, match, pdq_query, pin_headers, random_pdq, submit
+    BUSY, catch_up, count, create_platform, file_item, image_item, match, pdq_query, pin_headers, random_pdq, submit
 )
 
 FEED = "/v1/exchange/hashes"
@@ -66,7 +66,8 @@ def test_feed_records_submissions_withdrawals_in_order_without_case_numbers(clie
     by_hash = {r["hash"]: r for r in records if r["op"] == "add"}
     assert set(by_hash) >= {pdq_a, pdq_b, md5}
     a = by_hash[pdq_a]
-    assert a["signal"] == "pdq" and a["quality"] == 88 and a["variant"] == "full"
+    assert a["signal"] == "pdq" and a["quality"] == 88 and a["variant"] == "full" and a["structure"] is None
+    assert [r["structure"] for r in records if r["op"] == "add" and r["signal"] == "pdq" and r["quality"] == 100] == [BUSY]
     assert a["status"] == "withdrawn" and a["case_status"] == "withdrawn"  # the state now
     assert a["feedback"] == {"ncii": 0, "not_ncii": 0, "escalate": 0, "platforms_not_ncii": 0}
     assert by_hash[md5]["signal"] == "md5" and by_hash[md5]["quality"] is None

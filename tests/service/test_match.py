@@ -478,3 +478,37 @@ def test_a_large_batch_answers_each_query_in_order_with_its_own_matches(client, 
     assert distances == {5: [3], 30: [10], 31: [0]}
     assert results[32]["status"] == "skipped" and results[32]["code"] == "quality_too_low"
     assert all(set(r) == {"index", "content_ref", "status", "code", "reason", "matches"} for r in results)
+
+
+def test_the_review_band_narrows_with_the_structure_of_the_pair(client, platform):
+    """A busy pair is matched up to the widest band; a low-structure one only as plain PDQ does (31)."""
+    from matcher.groups import DEFAULT_STRATEGY
+
+    busy, plain = random_pdq(), random_pdq()
+    submit(client, image_item(busy), image_item(plain, structure=120))
+    catch_up(client.app)
+    mid = DEFAULT_STRATEGY.band(120)
+    assert mid is not None and 31 < mid.match < DEFAULT_STRATEGY.widest_threshold
+
+    def found(code: str, **query) -> list[tuple[int, str]]:
+        body = {"queries": [dict(pdq_query(code), **query)], "review_band": "sync"}
+        answer = client.post("/v1/match", headers=platform, json=body).json()
+        return [(m["distance"], m["confidence"]) for m in answer["results"][0]["matches"]]
+
+    wide = DEFAULT_STRATEGY.widest_threshold
+    assert found(flip_bits(busy, wide)) == [(wide, "review")]
+    assert found(flip_bits(busy, wide), structure=mid.floor, quality=100) == []  # the upload is the plain side now
+    assert found(flip_bits(plain, mid.match)) == [(mid.match, "review")]
+    assert found(flip_bits(plain, mid.match + 1)) == []
+    # PDQ's own full-frame rule holds in every band; below a band's "high" it is a lead for review.
+    assert found(flip_bits(plain, 31), structure=60, quality=60) == [(31, "review")]
+    assert found(flip_bits(busy, 31)) == [(31, "high")]
+    # No structure given: banded by the quality, which proves at most 100.
+    assert found(flip_bits(busy, 40), structure=None) == []
+
+
+def test_a_structure_that_contradicts_the_quality_is_refused(client, platform):
+    bad = match(client, platform, dict(pdq_query(random_pdq()), quality=80, structure=400)).json()
+    assert bad["results"][0]["status"] == "invalid" and bad["results"][0]["code"] == "structure_inconsistent"
+    md5 = match(client, platform, {"signal": "md5", "hash": "0" * 32, "structure": 5}).json()
+    assert md5["results"][0]["code"] == "structure_inconsistent"

@@ -544,3 +544,16 @@ def test_stopncii_client_pages_tokens_statuses_and_keys():
     # A stale page token restarts the pass from its timestamp.
     remote.fetch('{"start": 100, "token": "stale"}')
     assert seen[-1].url.params["startTimestamp"] == "100" and "nextPageToken" not in seen[-1].url.params
+
+
+def test_a_native_record_keeps_its_structure_unless_pdq_could_not_have_made_it():
+    from service.sync.client_native import _record
+    from service.sync.remote import RemoteProtocolError
+
+    base = {"signal": "pdq", "hash_id": 7, "hash": "ab" * 32, "op": "add", "quality": 100}
+    assert _record(dict(base, structure=420), 0).structure == 420
+    assert _record(base, 0).structure is None
+    assert _record(dict(base, structure=80), 0).structure is None  # its quality would be 80
+    assert _record(dict(base, structure=10**6), 0).structure is None
+    with pytest.raises(RemoteProtocolError):
+        _record(dict(base, structure="lots"), 0)
