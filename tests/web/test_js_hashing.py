@@ -37,8 +37,9 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH (CI in
 DRIVER = REPO_ROOT / "tests" / "web" / "driver.mjs"
 PDQ_FIXTURES = FIXTURES / "pdq"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-#: Every n-th photo of the shared evaluation set (all of pdq-reference is used).
-PHOTO_SAMPLE_STEP = 8
+#: Every n-th photo of the shared evaluation set (all of pdq-reference is used;
+#: $NCII_JS_PHOTO_STEP=1: every photo).
+PHOTO_SAMPLE_STEP = int(os.environ.get("NCII_JS_PHOTO_STEP", "8"))
 #: Every n-th photo for the whole bank group ($NCII_JS_GROUP_PHOTO_STEP=1: all of them).
 GROUP_PHOTO_STEP = int(os.environ.get("NCII_JS_GROUP_PHOTO_STEP", "16"))
 
@@ -170,7 +171,7 @@ def test_pdq_equals_python_on_shared_sets(shared_data: Path, tmp_path: Path) -> 
     """All of pdq-reference/ and a sample of photos/, bit for bit, with quality and structure."""
     references = sorted(p for p in (shared_data / "pdq-reference").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     photos = sorted((shared_data / "photos").glob("*.jpg"))[::PHOTO_SAMPLE_STEP]
-    assert len(references) > 40 and len(photos) > 100
+    assert len(references) > 40 and len(photos) >= 1026 // PHOTO_SAMPLE_STEP
     compare_pdq({str(p.relative_to(shared_data)): decoded(p) for p in references + photos}, tmp_path)
 
 
@@ -285,12 +286,54 @@ def test_bank_group_equals_python(strategy, tmp_path: Path) -> None:
     assert any(record["structure"] > 100 for js in got for record in js), "structure is uncapped"
 
 
+def downsample_rounded_once(rgb: np.ndarray) -> np.ndarray:
+    """matcher.pdq._downsample with the row pass as pdq.js does it: the float32 weights'
+    products summed in float64 and rounded once to float32, instead of a float32 BLAS product."""
+    height, width = rgb.shape[:2]
+    rows = pdq._axis_operator(height)
+    flat = rgb.reshape(height, width * 3).astype(np.float64)
+    reduced = np.einsum("kb,kbj->kj", rows.weight32.astype(np.float64), flat[rows.index]).astype(np.float32)
+    index3, weight3 = pdq._colour_operator(width)
+    picked = np.take(reduced, index3.ravel(), axis=1).reshape(64, 64, -1)
+    return np.einsum("rkj,kj->rk", picked.astype(np.float64), weight3)
+
+
+def explained_by_row_rounding(strategy, rgb: np.ndarray, js: list[dict], want: list[dict]) -> bool:
+    """Whether every record where JS differs from Python differs only in structure, by 1,
+    and equals what Python computes with pdq.js's rounding of the row pass.
+
+    Python's full-resolution row pass is a float32 BLAS product, so some buffer values are a
+    float32 step away from the correctly rounded value pdq.js computes (the hash bits never
+    moved on the photos measured). The gradient total usually absorbs that, but where it sits
+    exactly on a multiple of 90 and a truncated term is within rounding of an integer, the
+    structure (total // 90) differs by one.
+    """
+    if len(js) != len(want):
+        return False
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pdq, "_downsample", downsample_rounded_once)
+        rounded = strategy.bank_group(rgb).records()
+    for a, b, r in zip(js, want, rounded):
+        if a == b:
+            continue
+        if a != r or {k: v for k, v in a.items() if k != "structure"} != {k: v for k, v in b.items() if k != "structure"}:
+            return False
+        if abs(a["structure"] - b["structure"]) != 1:
+            return False
+    return True
+
+
 def test_bank_group_equals_python_on_photos(strategy, shared_data: Path, tmp_path: Path) -> None:
-    """Whole bank groups of every GROUP_PHOTO_STEP-th photo, records (structure included) equal."""
+    """Whole bank groups of every GROUP_PHOTO_STEP-th photo: records (structure included) equal.
+
+    All 1,026 photos (NCII_JS_GROUP_PHOTO_STEP=1): every hash, quality and variant equal; one
+    structure of one record (urban100__img_042, crop_tl10: JS 975, Python 976) differs by the
+    float32 rounding of Python's row pass, which explained_by_row_rounding proves and allows.
+    """
     photos = sorted((shared_data / "photos").glob("*.jpg"))[::GROUP_PHOTO_STEP]
     assert len(photos) >= 1026 // GROUP_PHOTO_STEP
     wire = json.loads(json.dumps(dataclasses.asdict(strategy)))
-    mismatches, hashes = {}, 0
+    mismatches, rounding, hashes = {}, {}, 0
     # In batches, so the raw pixel file stays small.
     for at in range(0, len(photos), 100):
         batch = {p.name: decoded(p) for p in photos[at : at + 100]}
@@ -301,7 +344,15 @@ def test_bank_group_equals_python_on_photos(strategy, shared_data: Path, tmp_pat
         for (name, rgb), js in zip(batch.items(), got):
             want = strategy.bank_group(rgb).records()
             hashes += len(want)
-            if js != want:
-                mismatches[name] = [(a, b) for a, b in zip(js, want) if a != b] or (len(js), len(want))
+            if js == want:
+                continue
+            differ = [(a, b) for a, b in zip(js, want) if a != b] or (len(js), len(want))
+            if explained_by_row_rounding(strategy, rgb, js, want):
+                rounding[name] = differ
+            else:
+                mismatches[name] = differ
     assert not mismatches, f"{len(mismatches)} of {len(photos)} photos differ: {mismatches}"
-    print(f"\n{len(photos)} photos, {hashes} hashes: equal bank groups")
+    # A handful at most: more would mean pdq.js's rounding drifted from Python's.
+    assert sum(len(d) for d in rounding.values()) <= max(2, hashes // 5000), rounding
+    print(f"\n{len(photos)} photos, {hashes} hashes: equal bank groups; structure off by one "
+          f"(Python's float32 row pass) in {sum(len(d) for d in rounding.values())}: {rounding}")
