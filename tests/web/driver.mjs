@@ -4,10 +4,12 @@
 //   node driver.mjs JOB.json
 //
 // JOB.json: {"pdq": [{file, offset, width, height, channels}], "md5": [{file, chunks: [sizes]}],
+//            (out: pdq [{hexes, quality, structure, single: digest()}], helpers: pdqHash and
+//            pdqHashDihedral of the first image)
 //            "groups": {strategy: <dataclasses.asdict(Strategy)>, images: [{file, offset, width, height, channels}]},
 //            "primitives": [{op: crop|reduce|rotate|trim, image, box, angle, maxSide}]}
 import { readFileSync } from "node:fs";
-import { pdqHashDihedral } from "../../service/web/static/js/pdq.js";
+import { PdqAccumulator, pdqHash, pdqHashDihedral } from "../../service/web/static/js/pdq.js";
 import { Md5 } from "../../service/web/static/js/md5.js";
 
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
@@ -23,9 +25,15 @@ function pixels({ file, offset = 0, width, height, channels = 4 }) {
 
 const out = {};
 if (job.pdq) {
+  // The top-level helpers on the first image (each re-runs the row pass), then one
+  // accumulator per image for both digests.
+  out.helpers = job.pdq.slice(0, 1).map((item) => ({ single: pdqHash(pixels(item)), dihedral: pdqHashDihedral(pixels(item)) }));
   out.pdq = job.pdq.map((item) => {
-    const { hexes, quality } = pdqHashDihedral(pixels(item));
-    return { hexes, quality };
+    const image = pixels(item);
+    const acc = new PdqAccumulator(image.width, image.height).update(image.data, image.height);
+    const { hexes, quality, structure } = acc.digestDihedral();
+    const single = acc.digest();
+    return { hexes, quality, structure, single };
   });
 }
 if (job.md5) {

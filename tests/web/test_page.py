@@ -122,12 +122,14 @@ def _hash_batch(browser, server, paths: list[Path]) -> list[dict | None]:
     return [next(items) if status == "ready" else None for status in statuses]
 
 
-def python_group(path: Path) -> dict[str, tuple[str, int]]:
-    return {h.variant: (h.hex, h.quality) for h in groups.bank_group(load_rgb_array(path))}
+def python_group(path: Path) -> dict[str, tuple[str, int, int]]:
+    """Variant -> (hex, quality, structure) of Python's bank group."""
+    return {h.variant: (h.hex, h.quality, h.structure) for h in groups.bank_group(load_rgb_array(path))}
 
 
-def browser_group(item: dict) -> dict[str, tuple[str, int]]:
-    return {h["variant"]: (h["hash"], h["quality"]) for h in item["hashes"]}
+def browser_group(item: dict) -> dict[str, tuple[str, int, int]]:
+    """Variant -> (hex, quality, structure) as the page sent them."""
+    return {h["variant"]: (h["hash"], h["quality"], h.get("structure")) for h in item["hashes"]}
 
 
 def bits(a: str, b: str) -> int:
@@ -149,6 +151,7 @@ def compare(path: Path, item: dict | None) -> dict:
         "variants_only_browser": sorted(set(got) - set(expected)),
         "variants_only_python": sorted(set(expected) - set(got)),
         "quality_delta": max((abs(got[v][1] - expected[v][1]) for v in common), default=0),
+        "structure_delta": max((abs(got[v][2] - expected[v][2]) for v in common), default=0),
     }
 
 

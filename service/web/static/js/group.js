@@ -268,9 +268,11 @@ function rowPass(image, y0, y1) {
 
 /**
  * The hash group stored for a submitted image under `strategy` (see
- * parseStrategy): a list of `{variant, pdq, quality, primary}` records in the
- * order Python's Strategy.bank_group makes them (variants of quality below the
- * strategy's minimum are dropped). `onVariant(done, total)` reports progress.
+ * parseStrategy): a list of `{variant, pdq, quality, structure, primary}`
+ * records (the keys in the order of Python's HashGroup.records) in the order
+ * Python's Strategy.bank_group makes them (variants of quality below the
+ * strategy's minimum are dropped). `structure` is PDQ's gradient energy
+ * uncapped (quality is it capped at 100): the bank bands pairs by it. `onVariant(done, total)` reports progress.
  *
  * Only primary variants (the full frame) are hashed at full resolution; the
  * others work on the reduced copy, and crops that share their rows share one
@@ -316,14 +318,18 @@ export function bankGroup(image, strategyJson, { onVariant } = {}) {
     for (const job of group) {
       const [x0, , x1] = job.box;
       if (job.dihedral) {
-        const { hexes, quality } = acc.digestDihedral(x0, x1);
+        const { hexes, quality, structure } = acc.digestDihedral(x0, x1);
         hexes.forEach((hex, i) => {
           const variant = i === 0 ? job.name : `${job.name}/${DIHEDRAL_NAMES[i]}`;
-          results.push({ order: job.order, sub: i, record: { variant, pdq: hex, quality, primary: job.primary } });
+          results.push({ order: job.order, sub: i, record: { variant, pdq: hex, quality, structure, primary: job.primary } });
         });
       } else {
-        const { hex, quality } = acc.digest(x0, x1);
-        results.push({ order: job.order, sub: 0, record: { variant: job.name, pdq: hex, quality, primary: job.primary } });
+        const { hex, quality, structure } = acc.digest(x0, x1);
+        results.push({
+          order: job.order,
+          sub: 0,
+          record: { variant: job.name, pdq: hex, quality, structure, primary: job.primary },
+        });
       }
       if (onVariant) onVariant(++done, jobs.length);
     }

@@ -216,7 +216,9 @@ function renderReview() {
     const n = items.indexOf(item) + 1;
     lines.push(item.kind === "image" ? t("sentPhoto", { n, count: item.hashes.length }) : t("sentVideo", { n }));
     for (const h of item.hashes) {
-      lines.push(`  ${h.signal} ${h.hash}${h.quality !== undefined ? ` (${h.variant}, q${h.quality})` : ""}`);
+      // Every field of the hash as sent: PDQ hashes carry their variant, quality and structure.
+      const details = h.quality !== undefined ? ` (${h.variant}, q${h.quality}${h.structure !== undefined ? `, s${h.structure}` : ""})` : "";
+      lines.push(`  ${h.signal} ${h.hash}${details}`);
       count++;
     }
   }

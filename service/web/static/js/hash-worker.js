@@ -10,7 +10,9 @@
 //
 // Messages in:  {type: "strategy", strategy}  then  {type: "hash", id, file, kind}
 // Messages out: {type: "progress", id, fraction}
-//               {type: "done", id, kind, hashes: [{signal, hash, quality?, variant?}]}
+//               {type: "done", id, kind, hashes: [{signal, hash, quality?, structure?, variant?}]}
+//               (PDQ hashes carry quality and structure, PDQ's gradient energy uncapped,
+//               which the bank's thresholds depend on; MD5 digests neither)
 //               {type: "failed", id, code}   code: "undecodable" | "too_plain" | "no_strategy"
 
 import { bankGroup } from "./group.js";
@@ -92,6 +94,12 @@ async function hashPhoto({ id, file }) {
     kind: "image",
     width: pixels.width,
     height: pixels.height,
-    hashes: records.map((r) => ({ signal: "pdq", hash: r.pdq, quality: r.quality, variant: r.variant })),
+    hashes: records.map((r) => ({
+      signal: "pdq",
+      hash: r.pdq,
+      quality: r.quality,
+      structure: r.structure,
+      variant: r.variant,
+    })),
   };
 }

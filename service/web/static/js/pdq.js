@@ -10,7 +10,8 @@
 //   2. two Jarosz box-filter passes per axis, window ceil(n / 128), with the
 //      reference's shrinking windows at the edges;
 //   3. decimation to 64x64 at int((i + 0.5) * n / 64);
-//   4. quality from the 64x64 gradients, a 16x16 DCT, one bit per coefficient
+//   4. quality from the 64x64 gradients (and, uncapped, the *structure* the
+//      matching policy bands pairs by), a 16x16 DCT, one bit per coefficient
 //      above the lower median.
 // Steps 1-3 are linear and separable: per axis a banded 64 x n operator. Rows
 // are streamed through the row operator (each input row touches one or two
@@ -24,7 +25,7 @@ export const HASH_BITS = 256;
 export const DEFAULT_THRESHOLD = 31;
 /** Below this quality a hash carries too little structure to match safely. */
 export const MIN_QUALITY = 50;
-/** Thinner images hash to all zeros with quality 0, as in the reference. */
+/** Thinner images hash to all zeros with quality (and structure) 0, as in the reference. */
 export const MIN_HASHABLE_DIM = 5;
 /** Order of the dihedral variants, as in the reference and matcher.pdq. */
 export const DIHEDRAL_NAMES = Object.freeze([
@@ -90,7 +91,7 @@ function axisOperator(length) {
  *
  *   const acc = new PdqAccumulator(width, height);
  *   acc.update(strip.data, rowsInStrip);   // as many times as needed
- *   const { hex, quality } = acc.digest();
+ *   const { hex, quality, structure } = acc.digest();
  *
  * Alpha is ignored: composite transparent images onto white first, as
  * matcher.loading does, or the hashes will not match the server's.
@@ -162,7 +163,8 @@ export class PdqAccumulator {
   }
 
   /**
-   * The 16x16 DCT coefficients (row-major Float64Array) and the quality.
+   * The 16x16 DCT coefficients (row-major Float64Array), the quality and the
+   * structure (the quality uncapped, matcher.pdq._structure).
    * `x0`, `x1` hash only columns x0 .. x1 - 1: the row pass is per column, so
    * one accumulator serves every crop of the same rows, exactly as if the crop
    * had been fed on its own (the hash groups use this).
@@ -172,24 +174,31 @@ export class PdqAccumulator {
     if (!(Number.isInteger(x0) && Number.isInteger(x1) && x0 >= 0 && x1 <= this.width && x0 < x1)) {
       throw new RangeError("columns must satisfy 0 <= x0 < x1 <= width");
     }
-    if (this.tooSmall || x1 - x0 < MIN_HASHABLE_DIM) return { coefficients: new Float64Array(DCT * DCT), quality: 0 };
+    if (this.tooSmall || x1 - x0 < MIN_HASHABLE_DIM) {
+      return { coefficients: new Float64Array(DCT * DCT), quality: 0, structure: 0 };
+    }
     const buffer = this._columns(x0, x1);
-    return { coefficients: dct2(buffer), quality: quality(buffer) };
+    const s = structure(buffer);
+    return { coefficients: dct2(buffer), quality: qualityOf(s), structure: s };
   }
 
-  /** `{hex, quality}`: the 64-hex PDQ string (same bit order as Python) and quality 0-100. */
+  /**
+   * `{hex, quality, structure}`: the 64-hex PDQ string (same bit order as Python),
+   * quality 0-100 and structure (uncapped, an integer >= 0).
+   */
   digest(x0 = 0, x1 = this.width) {
-    const { coefficients, quality: q } = this.coefficients(x0, x1);
-    return { hex: toHex(bitsOf(coefficients)), quality: q };
+    const { coefficients, quality: q, structure: s } = this.coefficients(x0, x1);
+    return { hex: toHex(bitsOf(coefficients)), quality: q, structure: s };
   }
 
-  /** `{hexes, names, quality}`: the 8 dihedral hashes in DIHEDRAL_NAMES order. */
+  /** `{hexes, names, quality, structure}`: the 8 dihedral hashes in DIHEDRAL_NAMES order. */
   digestDihedral(x0 = 0, x1 = this.width) {
-    const { coefficients, quality: q } = this.coefficients(x0, x1);
+    const { coefficients, quality: q, structure: s } = this.coefficients(x0, x1);
     return {
       hexes: dihedralCoefficients(coefficients).map((c) => toHex(bitsOf(c))),
       names: DIHEDRAL_NAMES,
       quality: q,
+      structure: s,
     };
   }
 
@@ -256,8 +265,13 @@ function dct2(buffer) {
   return out;
 }
 
-/** Gradient-energy quality with the reference's float32 truncations. */
-function quality(buffer) {
+/**
+ * Gradient energy of the 64x64 buffer with the reference's float32 truncations,
+ * uncapped (matcher.pdq._structure): PDQ's quality is this capped at 100. The
+ * truncated terms are integers of at most 100 and there are 8064 of them, so
+ * their sum is exact both here and in Python's float32 sum.
+ */
+function structure(buffer) {
   const f = Math.fround;
   const b = Float32Array.from(buffer);
   const hundred = f(100);
@@ -273,7 +287,12 @@ function quality(buffer) {
       total += Math.abs(Math.trunc(f(f(f(b[i * OUT + j] - b[i * OUT + j + 1]) * hundred) / scale)));
     }
   }
-  return Math.min(Math.floor(total / 90), 100);
+  return Math.floor(total / 90);
+}
+
+/** PDQ's quality (0-100) from the uncapped structure, as matcher.pdq.quality_of. */
+export function qualityOf(structure) {
+  return Math.min(structure, 100);
 }
 
 /**
@@ -330,12 +349,12 @@ function accumulate(image) {
   return new PdqAccumulator(width, height).update(data, height);
 }
 
-/** PDQ of ImageData-like pixels `{data, width, height}` (RGBA, or packed RGB): `{hex, quality}`. */
+/** PDQ of ImageData-like pixels `{data, width, height}` (RGBA, or packed RGB): `{hex, quality, structure}`. */
 export function pdqHash(image) {
   return accumulate(image).digest();
 }
 
-/** The 8 dihedral PDQ hashes of ImageData-like pixels: `{hexes, names, quality}`. */
+/** The 8 dihedral PDQ hashes of ImageData-like pixels: `{hexes, names, quality, structure}`. */
 export function pdqHashDihedral(image) {
   return accumulate(image).digestDihedral();
 }
