@@ -63,7 +63,10 @@ def hash_item(path: str, strategy: groups.Strategy = groups.DEFAULT_STRATEGY) ->
         raise ImageError("the picture is too plain (almost one colour) to be recognised reliably")
     return {
         "kind": "image",
-        "hashes": [{"signal": "pdq", "hash": h.hex, "quality": h.quality, "variant": h.variant} for h in group],
+        "hashes": [
+            {"signal": "pdq", "hash": h.hex, "quality": h.quality, "structure": h.structure, "variant": h.variant}
+            for h in group
+        ],
     }
 
 

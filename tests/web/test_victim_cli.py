@@ -74,7 +74,7 @@ def test_dry_run_is_the_bank_group_and_no_names(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     expected = [
-        {"signal": "pdq", "hash": h.hex, "quality": h.quality, "variant": h.variant}
+        {"signal": "pdq", "hash": h.hex, "quality": h.quality, "structure": h.structure, "variant": h.variant}
         for h in groups.bank_group(load_rgb_array(PHOTOS[0]))
     ]
     assert body["items"][0] == {"kind": "image", "hashes": expected}
