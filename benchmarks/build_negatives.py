@@ -152,8 +152,11 @@ def git_images(src: Source, seed: int):
         for path, sha in files:
             cat.stdin.write(sha.encode() + b"\n")
             cat.stdin.flush()
-            size = int(cat.stdout.readline().split()[2])
-            data = cat.stdout.read(size)
+            header = cat.stdout.readline().split()
+            if header[-1] == b"missing":  # the mirror lacks blobs of 4 MiB and more
+                yield path, None, commit
+                continue
+            data = cat.stdout.read(int(header[2]))
             cat.stdout.read(1)
             yield path, data, commit
     finally:
@@ -311,7 +314,7 @@ def candidates(sources: list[Source], synthetic: dict[str, int], seed: int):
             try:
                 img = to_rgb(Image.open(io.BytesIO(data)))
             except Exception:
-                yield src.category, src.tag, repo, commit, path, None
+                yield src.category, src.tag, repo, commit, path, "missing_in_mirror" if data is None else "undecodable"
                 continue
             stem = Path(path).with_suffix("").as_posix()
             for prefix in src.prefixes:
@@ -343,8 +346,8 @@ def build(out: Path, sources, synthetic, seed, references) -> dict:
     per_source = collections.Counter()
     for category, tag, repo, commit, where, item in candidates(sources, synthetic, seed):
         key = f"{category}/{tag}"
-        if item is None:
-            drops[(key, "undecodable")] += 1
+        if isinstance(item, str):
+            drops[(key, item)] += 1
             continue
         stem, orig_size, img = item
         digest = hashlib.md5(img.tobytes() + str(img.size).encode()).hexdigest()
