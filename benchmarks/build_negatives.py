@@ -53,23 +53,27 @@ class Source:
     commit: str | None
     prefixes: tuple[str, ...]
     limit: int | None = None  # a seeded sample of this many files
+    max_luma: float | None = None  # keep only photos this dark (mean luminance 0-255), e.g. night frames
 
 
-# (category, tag, mirror, commit, path prefixes, limit); mirrors under --mirrors.
+# (category, tag, mirror, commit, path prefixes, limit[, max_luma]); mirrors under --mirrors.
 SOURCES = [
     ("people", "facemask", "chandrikadeb7+Face-Mask-Detection", "7e500749401bad4bb338790fbdb89b58e41ef2d9", ("dataset/",), None),
     ("people", "observations", "prajnasb+observations", "cdcf4501bf7fdec7ac8a4ee245e343b187fa53c7", ("experiements/data/",), None),
     ("people", "facexpr", "muxspace+facial_expressions", "5fb9c13afac07c55eae8d25eb6b50af344ad60c9", ("images/",), 6000),
     ("indoor", "grocery", "marcusklasson+GroceryStoreDataset", "fc80ba90f803d79d0383df52c5a4ac5de99ff6fc", ("dataset/train/", "dataset/test/", "dataset/val/"), None),
     ("night", "amos", "amitrajitbose+day-night-image-classifier", "d1e773b70def295f4b43de3d0248c5d2c6d66fb3", ("day_night_images/training/night/", "day_night_images/test/night/"), None),
+    ("night", "nuimages", "mcitir+day-night-image-classifier-for-nuImages-dataset", "32238a21b94a45be127cf69f60880c7165d8b542", ("dataset/",), None, 60),
     ("tiles", "amos", "amitrajitbose+day-night-image-classifier", "d1e773b70def295f4b43de3d0248c5d2c6d66fb3", ("day_night_images/training/day/", "day_night_images/test/day/"), None),
     ("tiles", "facemask", "chandrikadeb7+Face-Mask-Detection", "7e500749401bad4bb338790fbdb89b58e41ef2d9", ("dataset/",), None),
     ("tiles", "observations", "prajnasb+observations", "cdcf4501bf7fdec7ac8a4ee245e343b187fa53c7", ("experiements/data/",), None),
+    ("tiles", "nuimages", "mcitir+day-night-image-classifier-for-nuImages-dataset", "32238a21b94a45be127cf69f60880c7165d8b542", ("dataset/",), None),
 ]
 
 
 def parse_source(text: str) -> Source:
-    """CATEGORY.TAG=GITDIR[@COMMIT]:PREFIX[,PREFIX...][#LIMIT]"""
+    """CATEGORY.TAG=GITDIR[@COMMIT]:PREFIX[,PREFIX...][#LIMIT][^MAXLUMA]"""
+    text, _, max_luma = text.partition("^")
     name, _, rest = text.partition("=")
     category, _, tag = name.partition(".")
     where, _, prefixes = rest.partition(":")
@@ -77,7 +81,8 @@ def parse_source(text: str) -> Source:
     gitdir, _, commit = where.partition("@")
     if not (category and tag and gitdir and prefixes):
         raise argparse.ArgumentTypeError(f"bad --source {text!r}")
-    return Source(category, tag, gitdir, commit or None, tuple(prefixes.split(",")), int(limit) if limit else None)
+    return Source(category, tag, gitdir, commit or None, tuple(prefixes.split(",")),
+                  int(limit) if limit else None, float(max_luma) if max_luma else None)
 
 
 def repo_name(gitdir: str) -> str:
@@ -248,8 +253,10 @@ def flat_dark(rng: np.random.Generator):
         for _ in range(n):
             cx, cy = rng.uniform(0, w), rng.uniform(0, h)
             r = rng.uniform(3, 30) if kind == "blobs" else rng.uniform(0.5, 2.5)
-            glow = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))[..., None]
-            img += glow * np.array(colour(rng, 120, 256), np.float32)
+            x0, x1, y0, y1 = max(0, int(cx - 4 * r)), min(w, int(cx + 4 * r) + 1), max(0, int(cy - 4 * r)), min(h, int(cy + 4 * r) + 1)
+            sx, sy = xx[y0:y1, x0:x1], yy[y0:y1, x0:x1]
+            glow = np.exp(-((sx - cx) ** 2 + (sy - cy) ** 2) / (2 * r * r))[..., None]
+            img[y0:y1, x0:x1] += glow * np.array(colour(rng, 120, 256), np.float32)
     elif kind == "gradient":
         a, b = np.array(colour(rng, 0, 256), np.float32), np.array(colour(rng, 0, 256), np.float32)
         if rng.random() < 0.5:
@@ -315,6 +322,9 @@ def candidates(sources: list[Source], synthetic: dict[str, int], seed: int):
                 img = to_rgb(Image.open(io.BytesIO(data)))
             except Exception:
                 yield src.category, src.tag, repo, commit, path, "missing_in_mirror" if data is None else "undecodable"
+                continue
+            if src.max_luma is not None and np.asarray(img.convert("L")).mean() > src.max_luma:
+                yield src.category, src.tag, repo, commit, path, "brighter_than_max_luma"
                 continue
             stem = Path(path).with_suffix("").as_posix()
             for prefix in src.prefixes:
@@ -441,7 +451,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reference", action="append", help="folders of JPEGs the set must stay 40 bits away from")
     ap.add_argument("--seed", type=int, default=20261203)
     args = ap.parse_args(argv)
-    sources = args.source or [Source(c, t, f"{args.mirrors}/{m}/repo", commit, p, n) for c, t, m, commit, p, n in SOURCES]
+    sources = args.source or [Source(c, t, f"{args.mirrors}/{m}/repo", *rest) for c, t, m, *rest in SOURCES]
     synthetic = {k: int(v) for k, v in (s.split("=") for s in args.synthetic)} if args.synthetic else {"text": 2500, "flat_dark": 4000}
     unknown = set(synthetic) - {"text", "flat_dark"}
     if unknown:

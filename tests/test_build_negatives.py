@@ -49,8 +49,9 @@ def test_tiles_only_from_large_photos():
 
 def test_parse_source():
     src = bn.parse_source("people.faces=/m/o+r/repo@abc:data/a/,data/b/#50")
-    assert (src.category, src.tag, src.gitdir, src.commit, src.prefixes, src.limit) == (
-        "people", "faces", "/m/o+r/repo", "abc", ("data/a/", "data/b/"), 50)
+    assert (src.category, src.tag, src.gitdir, src.commit, src.prefixes, src.limit, src.max_luma) == (
+        "people", "faces", "/m/o+r/repo", "abc", ("data/a/", "data/b/"), 50, None)
+    assert bn.parse_source("night.n=/g:d/^60").max_luma == 60
     assert bn.repo_name("/m/o+r/repo") == "o/r"
 
 
