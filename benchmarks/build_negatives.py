@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -317,6 +318,9 @@ def candidates(sources: list[Source], synthetic: dict[str, int], seed: int):
     """(category, tag, repo, commit, where, RGB image) in a fixed order."""
     for src in sources:
         repo = repo_name(src.gitdir)
+        # stems are paths below the prefixes' common folder (train/ and test/ may hold the same name)
+        common = os.path.commonpath([p if p.endswith("/") else os.path.dirname(p) or "." for p in src.prefixes])
+        common = "" if common in ("", ".") else common + "/"
         for path, data, commit in git_images(src, seed):
             try:
                 img = to_rgb(Image.open(io.BytesIO(data)))
@@ -326,9 +330,7 @@ def candidates(sources: list[Source], synthetic: dict[str, int], seed: int):
             if src.max_luma is not None and np.asarray(img.convert("L")).mean() > src.max_luma:
                 yield src.category, src.tag, repo, commit, path, "brighter_than_max_luma"
                 continue
-            stem = Path(path).with_suffix("").as_posix()
-            for prefix in src.prefixes:
-                stem = stem.removeprefix(prefix)
+            stem = Path(path).with_suffix("").as_posix().removeprefix(common)
             if src.category == "tiles":
                 for name, tile in tiles(img):
                     yield src.category, src.tag, repo, commit, f"{path}#{name}", (f"{stem}_{name}", img.size, tile)
@@ -352,7 +354,7 @@ def build(out: Path, sources, synthetic, seed, references) -> dict:
             dd.add_reference(hash_jpeg(p.read_bytes())[0])
     drops = collections.Counter()
     low_q = collections.Counter()
-    rows, qualities = [], collections.defaultdict(list)
+    rows, qualities, names = [], collections.defaultdict(list), collections.Counter()
     per_source = collections.Counter()
     for category, tag, repo, commit, where, item in candidates(sources, synthetic, seed):
         key = f"{category}/{tag}"
@@ -381,6 +383,9 @@ def build(out: Path, sources, synthetic, seed, references) -> dict:
             continue
         dd.index.add(np.ascontiguousarray(codes[:1]))
         name = f"{category}__{tag}__{stem.replace('/', '-').replace(' ', '_')}.jpg"
+        names[name] += 1
+        if names[name] > 1:  # two paths that map to one name (e.g. "a b" and "a_b"): number the later
+            name = name.removesuffix(".jpg") + f"_{names[name]}.jpg"
         (out / name).write_bytes(data)
         per_source[(category, tag, repo, commit)] += 1
         qualities[category].append(quality)

@@ -58,6 +58,8 @@ def test_parse_source():
 def test_build_drops_exact_near_low_quality_and_reference_duplicates(tmp_path: Path):
     repo = tmp_path / "owner+name"
     (repo / "img").mkdir(parents=True)
+    (repo / "more").mkdir()
+    photo(4).save(repo / "more" / "b.png")  # same file name as img/b.png, another folder
     a, b, ref = photo(1), photo(2), photo(3)
     a.save(repo / "img" / "a.png")
     a.save(repo / "img" / "a_copy.png")  # exact duplicate
@@ -76,12 +78,13 @@ def test_build_drops_exact_near_low_quality_and_reference_duplicates(tmp_path: P
     run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "images")
 
     out = tmp_path / "out"
-    src = bn.Source("people", "t", str(repo / ".git"), None, ("img/",))
+    src = bn.Source("people", "t", str(repo / ".git"), None, ("img/", "more/"))
     stats = bn.build(out, [src], {"text": 3}, seed=1, references=[str(refs)])
 
     rows = list(csv.DictReader(open(out / "manifest.csv")))
     kept = sorted(r["source"] for r in rows if r["category"] == "people")
-    assert kept == ["img/a.png", "img/b.png"]
+    assert kept == ["img/a.png", "img/b.png", "more/b.png"]
+    assert len(set(r["file"] for r in rows)) == len(rows) == len(list(out.glob("*.jpg")))
     drops = {d["rule"]: d["count"] for d in stats["drops"] if d["source"] == "people/t"}
     assert drops == {"exact_duplicate": 1, "near_kept": 2, "pdq_quality_below_50": 1,
                      "near_dev_or_distractor": 1, "too_small": 1}
@@ -92,4 +95,4 @@ def test_build_drops_exact_near_low_quality_and_reference_duplicates(tmp_path: P
         assert img.format == "JPEG" and max(img.size) <= 512
         assert r["file"].startswith(f"{r['category']}__")
     assert json.loads((out / "stats.json").read_text())["total"] == len(rows)
-    assert "| people | 2 |" in (out / "README.md").read_text()
+    assert "| people | 3 |" in (out / "README.md").read_text()
