@@ -50,14 +50,17 @@ REFINE_SHARE = 0.06
 DETAIL_SHARE = 0.15
 #: A solid frame inside a box is stripped up to this share of each dimension.
 FRAME_SHARE = 0.04
-#: ... and its sides' score plus its quietness at least this (story insets and screenshots
-#: score 1.6-1.9, the best box inside an unframed photo 0.75 at the median, 1.34 at the 90th
-#: percentile, on the dev photos).
+#: ... and its score at least this: story insets and screenshots keep their box while about
+#: one unedited dev photo in five gets one (a lookup more, of a crop of itself).
 MIN_TOTAL = 1.45
 #: A caption bar's edge is a step along at least this share of the width.
 BAR_SIDE = 0.7
 #: ... and at least this share of the bar is its background colour.
 BAR_SOLID = 0.6
+#: A side's score: this much its step share, the rest how much quieter it is just outside.
+STEP_WEIGHT = 0.7
+#: A box's score: its sides' mean plus this much its overall quietness outside.
+QUIET_WEIGHT = 0.5
 #: A box must score at least this (mean side strength) to be returned.
 MIN_SCORE = 0.55
 #: ... and its outside must carry at most (1 - this) of the inside's detail density.
@@ -145,11 +148,11 @@ def content_boxes(rgb: np.ndarray, max_boxes: int = 2) -> list[tuple[Box, float]
                         continue
                     quiet = _quiet_outside(detail, box)
                     if (quiet >= MIN_QUIET and score + quiet >= MIN_TOTAL) or bars:
-                        scored.append((score + quiet, (x1 - x0) * (y1 - y0), box))
+                        scored.append((score + QUIET_WEIGHT * quiet, (x1 - x0) * (y1 - y0), box))
     scored.sort(key=lambda t: (-t[0], -t[1]))
     out: list[tuple[Box, float]] = []
     for score, _, box in scored[: 4 * max_boxes]:
-        box = _strip_frame(rgb, _inset(_refine(rows, cols, detail, box, w, h), w, h))
+        box = _strip_frame(rgb, _inset(_refine(rows, cols, detail, detail_map, box, w, h), w, h))
         if all(_iou(box, other) < 0.8 for other, _ in out):
             out.append((box, score))
             if len(out) == max_boxes:
@@ -188,24 +191,35 @@ def _box_sides(rows: np.ndarray, cols: np.ndarray, table: np.ndarray, box: Box, 
         if line in (0, edge):
             total += CANVAS_SIDE
         else:
-            total += (_side_strength(steps, line, lo, hi, edge) + _side_quiet(table, inner, outer)) / 2
+            total += STEP_WEIGHT * _side_strength(steps, line, lo, hi, edge) + (1 - STEP_WEIGHT) * _side_quiet(
+                table, inner, outer
+            )
     return total / 4
 
 
-def _refine(rows: np.ndarray, cols: np.ndarray, table: np.ndarray, box: Box, w: int, h: int) -> Box:
+def _refine(
+    rows: np.ndarray, cols: np.ndarray, table: np.ndarray, detail: np.ndarray, box: Box, w: int, h: int
+) -> Box:
     """Move each side to the nearby position (canvas edge included) where it scores best.
 
     Candidate lines come from whole-canvas profiles, where a side that spans
     only part of the canvas, or has little contrast, can rank below lines
-    inside the photo; along the box's own extent it stands out.
+    inside the photo; along the box's own extent it stands out.  Where the
+    detail stops within the box's own rows (columns) is tried too, however far:
+    a username under a story inset stretches the whole canvas's detail wider
+    than the photo, and a low-contrast edge gives no line.
     """
     best = list(box)
     for side in range(4):
         edge = w if side in (0, 2) else h
         reach = max(3, round(REFINE_SHARE * edge))
         lo, hi = max(0, best[side] - reach), min(edge, best[side] + reach)
+        x0, y0, x1, y1 = best
+        across = detail[y0:y1, :] if side in (0, 2) else detail[:, x0:x1]
+        extent = _detail_extent(across)[1 if side in (0, 2) else 0]
+        far = [extent[0] if side in (0, 1) else extent[1]] if extent else []
         scores = []
-        for pos in range(lo, hi + 1):
+        for pos in [*range(lo, hi + 1), *far]:
             trial = list(best)
             trial[side] = pos
             x0, y0, x1, y1 = trial
