@@ -521,12 +521,15 @@ def match_groups(
 
 # --- the default ---------------------------------------------------------------------------
 
-#: Measured on the 1,026-photo DEV set (benchmarks/results/robustness.md):
+#: group-v4 (docs/matching.md; benchmarks/results/robustness_wild.md):
 #: - bank: the full frame, one-side crops of 7.5%, corner crops of 6% and 10%,
 #:   centred 95% and 90% crops, +-4 degree rotations cropped to their centred
-#:   90%, and the trimmed frame when trimming removes something (<= 18 hashes);
+#:   90%, the two-thirds crops, and the trimmed frame when trimming removes
+#:   something (<= 22 hashes, all plain crops or rotations: the browser computes them);
 #: - query: the full frame in its 8 dihedral turns (one PDQ computation), its
-#:   centred 90% and 80% crops, the trimmed frame (<= 4 PDQ computations, <= 11 codes).
+#:   centred 90% and 80% crops, the two-thirds crops, +-3 degree rotations, the
+#:   trimmed frame, and up to two photo boxes found inside a frame with their
+#:   mirrors (<= 12 PDQ computations, <= 21 codes; 16 for most uploads).
 #: From benchmarks/results/false_matches.md (4.67e9 comparisons between distinct images,
 #: conservative tail fit, 11 query codes against a 10M-hash bank): 52 is safe only where
 #: both sides are busy; below a structure of 108 no threshold is, so only PDQ's own
@@ -554,7 +557,15 @@ DEFAULT_STRATEGY = Strategy(
         centre(0.90, -4),
         *THIRDS,
     ),
-    query=(Variant("full", dihedral=True, primary=True), centre(0.90), centre(0.80), *THIRDS),
+    query=(
+        Variant("full", dihedral=True, primary=True),
+        centre(0.90),
+        centre(0.80),
+        *THIRDS,
+        # Between the bank's 0 and +-4 degrees: photographed screens and prints are tilted too.
+        centre(0.85, +3),
+        centre(0.85, -3),
+    ),
     primary_threshold=52,
     secondary_threshold=52,
     frame_boxes=2,
