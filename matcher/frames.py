@@ -105,13 +105,24 @@ def _candidates(steps: np.ndarray) -> list[int]:
     return [c + 2 for c in chosen]  # row c of steps is the boundary above image line c + 2
 
 
-def _side_strength(steps: np.ndarray, line: int, lo: int, hi: int, edge: int) -> float:
-    """Share of [lo, hi) along ``line`` that is a step (one line of slack either way)."""
-    if line in (0, edge):
-        return CANVAS_SIDE
-    i = line - 2
-    rows = steps[max(0, i - 1) : i + 2, lo:hi]
-    return float(rows.any(axis=0).mean()) if rows.size else 0.0
+class _Lines:
+    """The step map of one axis, with running sums of its lines (one line of slack either way)
+    so that the step share of any stretch of any line is two lookups."""
+
+    def __init__(self, steps: np.ndarray) -> None:
+        self.steps = steps
+        near = steps.copy()
+        near[1:] |= steps[:-1]
+        near[:-1] |= steps[1:]
+        self.cum = np.zeros((near.shape[0], near.shape[1] + 1), dtype=np.int32)
+        np.cumsum(near, axis=1, out=self.cum[:, 1:])
+
+    def strength(self, line: int, lo: int, hi: int, edge: int) -> float:
+        """Share of [lo, hi) along ``line`` that is a step; the canvas edge counts as CANVAS_SIDE."""
+        if line in (0, edge):
+            return CANVAS_SIDE
+        i = min(max(line - 2, 0), self.cum.shape[0] - 1)
+        return float(self.cum[i, hi] - self.cum[i, lo]) / (hi - lo) if hi > lo else 0.0
 
 
 def content_boxes(rgb: np.ndarray, max_boxes: int = 2) -> list[tuple[Box, float]]:
@@ -122,16 +133,17 @@ def content_boxes(rgb: np.ndarray, max_boxes: int = 2) -> list[tuple[Box, float]
     h, w = rgb.shape[:2]
     if h < 16 or w < 16:
         return []
-    rows = _steps(rgb)  # (h - 3, w): horizontal lines
-    cols = _steps(rgb.transpose(1, 0, 2))  # (w - 3, h): vertical lines
+    rows = _Lines(_steps(rgb))  # (h - 3, w): horizontal lines
+    cols = _Lines(_steps(rgb.transpose(1, 0, 2)))  # (w - 3, h): vertical lines
     detail_map = _detail(rgb)
     detail = _integral(detail_map)
     dy, dx = _detail_extent(detail_map)
-    ys = sorted({0, h, *_candidates(rows), *dy})
-    xs = sorted({0, w, *_candidates(cols), *dx})
+    ys = sorted({0, h, *_candidates(rows.steps), *dy})
+    xs = sorted({0, w, *_candidates(cols.steps), *dx})
     if len(ys) == 2 and len(xs) == 2:
         return []
     min_h, min_w = MIN_SIDE_SHARE * h, MIN_SIDE_SHARE * w
+    bar_cache: dict[Box, bool] = {}
     scored: list[tuple[float, int, Box]] = []
     for a, y0 in enumerate(ys):
         for y1 in ys[a + 1 :]:
@@ -143,16 +155,16 @@ def content_boxes(rgb: np.ndarray, max_boxes: int = 2) -> list[tuple[Box, float]
                         continue  # (about) the whole upload, which is hashed anyway
                     box = (x0, y0, x1, y1)
                     score = _box_sides(rows, cols, detail, box, w, h)
-                    bars = _between_bars(rgb, rows, cols, box, w, h)
-                    if score < MIN_SCORE and not bars:
-                        continue
-                    quiet = _quiet_outside(detail, box)
-                    if (quiet >= MIN_QUIET and score + quiet >= MIN_TOTAL) or bars:
+                    # A frame's content: strong sides and a quiet outside (the gate weighs
+                    # both alike; the ranking below favours the sides), or a photo between bars.
+                    quiet = _quiet_outside(detail, box) if score >= MIN_SCORE else 0.0
+                    framed = score >= MIN_SCORE and quiet >= MIN_QUIET and score + quiet >= MIN_TOTAL
+                    if framed or _between_bars(rgb, rows, cols, box, w, h, bar_cache):
                         scored.append((score + QUIET_WEIGHT * quiet, (x1 - x0) * (y1 - y0), box))
     scored.sort(key=lambda t: (-t[0], -t[1]))
     out: list[tuple[Box, float]] = []
     for score, _, box in scored[: 4 * max_boxes]:
-        box = _strip_frame(rgb, _inset(_refine(rows, cols, detail, detail_map, box, w, h), w, h))
+        box = _strip_frame(rgb, _inset(_refine(rows, cols, detail, box, w, h), w, h))
         if all(_iou(box, other) < 0.8 for other, _ in out):
             out.append((box, score))
             if len(out) == max_boxes:
@@ -176,7 +188,7 @@ def _side_quiet(table: np.ndarray, inner: tuple[int, int, int, int], outer: tupl
     return max(0.0, 1.0 - (_box_sum(table, *outer) / aout) / din)
 
 
-def _box_sides(rows: np.ndarray, cols: np.ndarray, table: np.ndarray, box: Box, w: int, h: int) -> float:
+def _box_sides(rows: _Lines, cols: _Lines, table: np.ndarray, box: Box, w: int, h: int) -> float:
     """Mean over the four sides of (step share along the side + how much quieter it is just outside) / 2."""
     x0, y0, x1, y1 = box
     by = max(3, round(BAND_SHARE * h))
@@ -191,15 +203,13 @@ def _box_sides(rows: np.ndarray, cols: np.ndarray, table: np.ndarray, box: Box, 
         if line in (0, edge):
             total += CANVAS_SIDE
         else:
-            total += STEP_WEIGHT * _side_strength(steps, line, lo, hi, edge) + (1 - STEP_WEIGHT) * _side_quiet(
+            total += STEP_WEIGHT * steps.strength(line, lo, hi, edge) + (1 - STEP_WEIGHT) * _side_quiet(
                 table, inner, outer
             )
     return total / 4
 
 
-def _refine(
-    rows: np.ndarray, cols: np.ndarray, table: np.ndarray, detail: np.ndarray, box: Box, w: int, h: int
-) -> Box:
+def _refine(rows: _Lines, cols: _Lines, table: np.ndarray, box: Box, w: int, h: int) -> Box:
     """Move each side to the nearby position (canvas edge included) where it scores best.
 
     Candidate lines come from whole-canvas profiles, where a side that spans
@@ -215,9 +225,12 @@ def _refine(
         reach = max(3, round(REFINE_SHARE * edge))
         lo, hi = max(0, best[side] - reach), min(edge, best[side] + reach)
         x0, y0, x1, y1 = best
-        across = detail[y0:y1, :] if side in (0, 2) else detail[:, x0:x1]
-        extent = _detail_extent(across)[1 if side in (0, 2) else 0]
-        far = [extent[0] if side in (0, 1) else extent[1]] if extent else []
+        if side in (0, 2):  # detail per column within the box's rows, from the summed-area table
+            share = np.diff(table[y1] - table[y0]) / max(1, y1 - y0)
+        else:
+            share = np.diff(table[:, x1] - table[:, x0]) / max(1, x1 - x0)
+        on = np.flatnonzero(share >= DETAIL_SHARE * max(float(share.max()), 1e-9))
+        far = [int(on[0]) if side in (0, 1) else int(on[-1]) + 1] if on.size else []
         scores = []
         for pos in [*range(lo, hi + 1), *far]:
             trial = list(best)
@@ -237,19 +250,25 @@ def _inset(box: Box, w: int, h: int) -> Box:
     return (x0 + (x0 > 0), y0 + (y0 > 0), x1 - (x1 < w), y1 - (y1 < h))
 
 
-def _between_bars(rgb: np.ndarray, rows: np.ndarray, cols: np.ndarray, box: Box, w: int, h: int) -> bool:
+def _between_bars(rgb: np.ndarray, rows: _Lines, cols: _Lines, box: Box, w: int, h: int, cache: dict[Box, bool]) -> bool:
     """A box spanning the whole width (height) whose other sides are clean full-length steps.
 
     Caption bars carry big text, so their detail is no quieter than the
     photo's; but the photo's edge against the bar is a step along its whole length,
     and most of the bar is one colour.
     """
+    if box not in cache:
+        cache[box] = _bars_around(rgb, rows, cols, box, w, h)
+    return cache[box]
+
+
+def _bars_around(rgb: np.ndarray, rows: _Lines, cols: _Lines, box: Box, w: int, h: int) -> bool:
     x0, y0, x1, y1 = box
     if (x0, x1) == (0, w):
-        sides = [_side_strength(rows, y, 0, w, h) for y in (y0, y1) if y not in (0, h)]
+        sides = [rows.strength(y, 0, w, h) for y in (y0, y1) if y not in (0, h)]
         bars = [rgb[:y0], rgb[y1:]]
     elif (y0, y1) == (0, h):
-        sides = [_side_strength(cols, x, 0, h, w) for x in (x0, x1) if x not in (0, w)]
+        sides = [cols.strength(x, 0, h, w) for x in (x0, x1) if x not in (0, w)]
         bars = [rgb[:, :x0], rgb[:, x1:]]
     else:
         return False
@@ -260,7 +279,7 @@ def _between_bars(rgb: np.ndarray, rows: np.ndarray, cols: np.ndarray, box: Box,
 
 def _solid_share(region: np.ndarray) -> float:
     """Share of the region's pixels within 24 of its median colour on every channel (a bar's background)."""
-    pixels = region.reshape(-1, 3).astype(np.int16)
+    pixels = region[::3, ::3].reshape(-1, 3).astype(np.int16)  # every 9th pixel tells the share well enough
     ref = np.median(pixels, axis=0)
     return float((np.abs(pixels - ref) <= 24).all(axis=1).mean())
 
