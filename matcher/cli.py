@@ -91,7 +91,7 @@ class _CsvWriter:
     def __init__(self, stream: TextIO, signals: tuple[str, ...], dihedral: bool, group: bool = False) -> None:
         self.columns = ["path", "kind", *signals]
         if "pdq" in signals:
-            self.columns.append("quality")
+            self.columns += ["quality", "structure"]
         if dihedral:
             self.columns.append("pdq_dihedral")
         if group:

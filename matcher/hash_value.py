@@ -33,11 +33,14 @@ def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class Hash:
-    """A hash value: its signal type, its bits (big-endian bytes), its quality if any."""
+    """A hash value: its signal type, its bits (big-endian bytes), its quality and structure if any."""
 
     signal: str
     code: bytes
     quality: int | None = field(default=None, compare=False)
+    #: PDQ: the gradient energy uncapped (quality is it capped at 100), which the matching
+    #: policy bands thresholds by (docs/matching.md).
+    structure: int | None = field(default=None, compare=False)
 
     @property
     def hex(self) -> str:

@@ -72,6 +72,7 @@ class FileHashes:
             record[name] = value.hex
         if "pdq" in self.hashes:
             record["quality"] = self.hashes["pdq"].quality
+            record["structure"] = self.hashes["pdq"].structure
         if self.dihedral is not None:
             from .pdq import DIHEDRAL_NAMES
 

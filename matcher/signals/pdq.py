@@ -17,8 +17,8 @@ def _rgb(image: Image.Image) -> np.ndarray:
 
 
 def pdq_from_rgb(rgb: np.ndarray) -> Hash:
-    code, quality = pdq.hash_rgb(rgb)
-    return Hash("pdq", bytes(code), quality)
+    code, structure = pdq.hash_rgb_structure(rgb)
+    return Hash("pdq", bytes(code), pdq.quality_of(structure), structure)
 
 
 def pdq_from_image(image: Image.Image) -> Hash:
@@ -27,8 +27,8 @@ def pdq_from_image(image: Image.Image) -> Hash:
 
 def pdq_dihedral_from_rgb(rgb: np.ndarray) -> list[Hash]:
     """The 8 rotations and mirrors, in :data:`matcher.pdq.DIHEDRAL_NAMES` order."""
-    codes, quality = pdq.hash_rgb_dihedral(rgb)
-    return [Hash("pdq", bytes(code), quality) for code in codes]
+    codes, structure = pdq.hash_rgb_dihedral_structure(rgb)
+    return [Hash("pdq", bytes(code), pdq.quality_of(structure), structure) for code in codes]
 
 
 def pdq_dihedral_from_image(image: Image.Image) -> list[Hash]:
