@@ -187,7 +187,10 @@ def _group_record(rgb: np.ndarray, group: groups.HashGroup, variants: dict[str, 
                 unknown += 1
                 pixels = rgb
             cache[base] = structure_of_pixels(pixels)
-        rows.append(cache[base])
+        row = dict(cache[base])
+        if h.structure is not None:  # the group's own value, exactly what the matcher bands by
+            row["gradient"], row["quality"] = float(h.structure), float(h.quality)
+        rows.append(row)
     return {
         "codes": group.codes,
         "primary": group.primary,
@@ -706,7 +709,8 @@ def banded(report: dict, measure: str, band_edges: list[float]) -> list[dict]:
 #: The structure measure the bands use, and the band edges (values of it),
 #: chosen from the separation table (see the report).
 CHOSEN_MEASURE = "gradient"
-BAND_EDGES = [60.0, 100.0, 150.0, 200.0]
+#: The floors of matcher.groups.STRUCTURE_BANDS (and 61, to show the lowest part apart).
+BAND_EDGES = [61.0, 108.0, 162.0, 208.0]
 
 
 def _sci(x: float | None) -> str:
