@@ -531,13 +531,13 @@ def match_groups(
 #:   trimmed frame, and up to two photo boxes found inside a frame with their
 #:   mirrors (<= 12 PDQ computations, <= 21 codes; 16 for most uploads).
 #: From benchmarks/results/false_matches.md (4.67e9 comparisons between distinct images,
-#: conservative tail fit, 11 query codes against a 10M-hash bank): 52 is safe only where
-#: both sides are busy; below a structure of 108 no threshold is, so only PDQ's own
-#: full-frame rule (31) applies there, as a lead for review.
+#: conservative tail fit), for this strategy's 21 query codes at most against a 10M-hash
+#: bank: 52 is safe only where both sides are busy; below a structure of 108 no threshold
+#: is, so only PDQ's own full-frame rule (31) applies there, as a lead for review.
 STRUCTURE_BANDS = (
     StructureBand(208, match=52, high=31),
-    StructureBand(162, match=45, high=31),
-    StructureBand(108, match=32, high=9),
+    StructureBand(162, match=44, high=29),
+    StructureBand(108, match=30, high=7),
 )
 
 #: Two-thirds of the frame, without its left, right, top or bottom third: stickers,

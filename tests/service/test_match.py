@@ -485,9 +485,9 @@ def test_the_review_band_narrows_with_the_structure_of_the_pair(client, platform
     from matcher.groups import DEFAULT_STRATEGY
 
     busy, plain = random_pdq(), random_pdq()
-    submit(client, image_item(busy), image_item(plain, structure=120))
+    submit(client, image_item(busy), image_item(plain, structure=170))
     catch_up(client.app)
-    mid = DEFAULT_STRATEGY.band(120)
+    mid = DEFAULT_STRATEGY.band(170)
     assert mid is not None and 31 < mid.match < DEFAULT_STRATEGY.widest_threshold
 
     def found(code: str, **query) -> list[tuple[int, str]]:
