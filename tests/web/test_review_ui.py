@@ -31,7 +31,7 @@ from service.db.models import BankHash, MatchEvent, ReviewDecision
 
 from service.webhooks import signing
 
-from ..service.helpers import catch_up, create_platform, eventually, flip_bits, image_item, random_pdq
+from ..service.helpers import catch_up, create_platform, eventually, flip_bits, image_item, pdq_query, random_pdq
 from ..service.webhook_receiver import Receiver
 
 PASSWORD = "review ui test password"
@@ -117,7 +117,7 @@ class World:
             return code, session.scalar(select(BankHash.id).order_by(BankHash.id.desc()).limit(1))
 
     def upload(self, platform: str, code: str, ref: str, distance: int = 0, preview_url: str | None = None) -> int:
-        query = {"signal": "pdq", "hash": flip_bits(code, distance), "content_ref": ref}
+        query = dict(pdq_query(flip_bits(code, distance)), content_ref=ref)  # a busy photo's hash
         if preview_url:
             query["preview_url"] = preview_url
         response = self.http.post("/v1/match", json={"queries": [query], "review_band": "sync"},
