@@ -541,25 +541,28 @@ def match_groups(
 #: group-v4 (docs/matching.md; benchmarks/results/robustness_wild.md):
 #: - bank: the full frame, one-side crops of 7.5%, corner crops of 6% and 10%,
 #:   centred 95% and 90% crops, +-4 degree rotations cropped to their centred
-#:   90%, the two-thirds crops, and the trimmed frame when trimming removes
-#:   something (<= 22 hashes, all plain crops or rotations: the browser computes them);
+#:   90%, the two-thirds crops (one side's and two sides' thirds removed), and the trimmed
+#:   frame when trimming removes something (<= 26 hashes, all plain crops or rotations:
+#:   the browser computes them);
 #: - query: the full frame in its 8 dihedral turns (one PDQ computation), its
 #:   centred 90% and 80% crops, the two-thirds crops, +-3 degree rotations, the
 #:   trimmed frame, and up to two photo boxes found inside a frame with their
-#:   mirrors (<= 12 PDQ computations, <= 21 codes; 16 for most uploads).
+#:   mirrors (<= 16 PDQ computations, <= 25 codes; 21 for most uploads).
 #: From benchmarks/results/false_matches.md (4.67e9 comparisons between distinct images,
-#: conservative tail fit), for this strategy's 21 query codes at most against a 10M-hash
+#: conservative tail fit), for this strategy's 25 query codes at most against a 10M-hash
 #: bank: 52 is safe only where both sides are busy; below a structure of 108 no threshold
 #: is, so only PDQ's own full-frame rule (31) applies there, as a lead for review.
 STRUCTURE_BANDS = (
     StructureBand(208, match=52, high=31),
-    StructureBand(162, match=44, high=29),
-    StructureBand(108, match=30, high=7),
+    StructureBand(162, match=43, high=29),
+    StructureBand(108, match=29, high=6),
 )
 
 #: Two-thirds of the frame, without its left, right, top or bottom third: stickers,
 #: emoji and meme text rarely cover all of the image, and one of these is often clean.
 THIRDS = tuple(crop_side(s, 0.33) for s in "lrtb")
+#: ... and two-thirds of each side from one corner: stickers in two neighbouring thirds.
+CORNER_THIRDS = tuple(crop_corner(c, 0.33) for c in ("tl", "tr", "bl", "br"))
 
 DEFAULT_STRATEGY = Strategy(
     name="group-v4",
@@ -573,12 +576,14 @@ DEFAULT_STRATEGY = Strategy(
         centre(0.90, +4),
         centre(0.90, -4),
         *THIRDS,
+        *CORNER_THIRDS,
     ),
     query=(
         Variant("full", dihedral=True, primary=True),
         centre(0.90),
         centre(0.80),
         *THIRDS,
+        *CORNER_THIRDS,
         # Between the bank's 0 and +-4 degrees: photographed screens and prints are tilted too.
         centre(0.85, +3),
         centre(0.85, -3),
