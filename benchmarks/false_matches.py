@@ -109,10 +109,9 @@ SAME_PICTURE: dict[tuple[str, str], str] = {
 
 # --- structure measures (belongs in matcher.pdq once chosen; kept here for now) -------------
 #
-# HELPER FOR matcher: everything in this section reads matcher.pdq internals
-# (_downsample, _dct_matrix) and is the candidate for a public
-# ``pdq.structure(rgb)``.  It is here because matcher/ is being changed in
-# parallel; move it once the measure is settled.
+# Candidate structure measures, computed on the pixels of each variant (it reads
+# matcher.pdq internals: _downsample, _dct_matrix, _structure). The chosen one,
+# "gradient", is matcher.pdq's structure; the others are here for the comparison.
 
 #: Measures, each oriented so that *higher means more structure*.
 MEASURES = (
@@ -133,10 +132,7 @@ DARK_LEVEL = 32
 
 def structure_of_buffer(buffer64: np.ndarray) -> dict[str, float]:
     """Candidate structure measures of one PDQ 64x64 luma buffer (``gradient_image`` aside)."""
-    b = buffer64.astype(np.float32)
-    vertical = ((b[:-1, :] - b[1:, :]) * np.float32(100)) / np.float32(255)
-    horizontal = ((b[:, :-1] - b[:, 1:]) * np.float32(100)) / np.float32(255)
-    total = int(np.abs(np.trunc(vertical)).sum() + np.abs(np.trunc(horizontal)).sum())
+    gradient = pdq._structure(buffer64)  # what the matcher bands by (its quality, uncapped)
     dct = pdq._dct_matrix()
     c = dct @ buffer64 @ dct.T  # the 16x16 coefficients PDQ thresholds (frequencies 1..16)
     energy = float((c * c).sum()) or 1.0
@@ -145,8 +141,8 @@ def structure_of_buffer(buffer64: np.ndarray) -> dict[str, float]:
     dev = np.abs(flat - median)
     rms = float(np.sqrt((dev * dev).mean())) or 1.0
     return {
-        "quality": float(min(total // 90, 100)),
-        "gradient": float(total // 90),
+        "quality": float(pdq.quality_of(gradient)),
+        "gradient": float(gradient),
         "dct_not_low2": 1.0 - float((c[:2, :2] ** 2).sum()) / energy,
         "dct_not_low3": 1.0 - float((c[:3, :3] ** 2).sum()) / energy,
         "strong_bits": 1.0 - float((dev < WEAK_BIT_FRACTION * rms).mean()),

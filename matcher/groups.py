@@ -265,6 +265,11 @@ class VariantHash:
         return known_structure(self.quality, self.structure)
 
 
+#: A structure above every band's floor: what a code with no structure limit (a signal
+#: other than PDQ, or a caller that does not band) is taken to have.
+UNBANDED = 10**6
+
+
 def known_structure(quality: int | None, structure: int | None) -> int:
     """The structure to band a hash by: its own, else what its PDQ quality proves.
 
@@ -295,10 +300,6 @@ class HashGroup:
     @property
     def primary(self) -> np.ndarray:
         return np.array([h.primary for h in self.hashes], dtype=bool)
-
-    @property
-    def qualities(self) -> np.ndarray:
-        return np.array([h.quality for h in self.hashes], dtype=np.int64)
 
     @property
     def structures(self) -> np.ndarray:
@@ -385,11 +386,11 @@ class Strategy:
 
     A query hash and a bank hash match when their Hamming distance is at most
     ``primary_threshold`` if both are primary (the full frame, its dihedral
-    turns), else at most ``secondary_threshold``; and never more than the cap
-    of the pair's *structure band* (``quality_caps``): distinct photos with
-    little structure (dark, flat, one object on black) sit much closer to each
-    other in PDQ space than busy ones, so the threshold a pair may use falls
-    with the PDQ quality of its less structured side.
+    turns), else at most ``secondary_threshold``; and never more than the
+    ``match`` of the pair's *structure band* (``structure_bands``): distinct
+    photos with little structure (dark, flat, one object on black) sit much
+    closer to each other in PDQ space than busy ones, so the threshold a pair
+    may use falls with the structure of its less structured side.
     """
 
     name: str
@@ -467,7 +468,7 @@ class Strategy:
         return None
 
     def pair_threshold(
-        self, query_primary: bool, bank_variant: str, query_structure: int = 10**6, bank_structure: int = 10**6
+        self, query_primary: bool, bank_variant: str, query_structure: int = UNBANDED, bank_structure: int = UNBANDED
     ) -> int:
         """Threshold for one query hash against one stored hash (its variant name, both structures)."""
         both = query_primary and is_primary_variant(bank_variant)
@@ -480,7 +481,7 @@ class Strategy:
         # every PDQ matcher in the field reports those pairs (as "review" below a band's "high").
         return min(base, max(cap, pdq.DEFAULT_THRESHOLD) if both else cap)
 
-    def confidence(self, distance: int, query_structure: int = 10**6, bank_structure: int = 10**6) -> str:
+    def confidence(self, distance: int, query_structure: int = UNBANDED, bank_structure: int = UNBANDED) -> str:
         """"high" within PDQ's standard threshold and the pair band's ``high``; else "review"."""
         high = pdq.DEFAULT_THRESHOLD
         if self.structure_bands:

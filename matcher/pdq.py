@@ -194,6 +194,14 @@ def quality_of(structure: int) -> int:
     return min(structure, 100)
 
 
+def structure_agrees(structure: int | None, quality: int | None) -> bool:
+    """Whether a structure someone sends could be this hash's: PDQ can make it, and the
+    quality (when given) is it capped at 100. No structure always agrees."""
+    if structure is None:
+        return True
+    return 0 <= structure <= STRUCTURE_MAX and (quality is None or quality_of(structure) == quality)
+
+
 def _bits_from_coefficients(coeffs: np.ndarray) -> np.ndarray:
     """Packed 32-byte hash: bit k (k = 16*i + j) set where coefficient > median.
 

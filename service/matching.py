@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.groups import DEFAULT_STRATEGY, known_structure
+from matcher.groups import DEFAULT_STRATEGY, UNBANDED, known_structure
 from matcher.signals import get_signal
 
 from . import metrics
@@ -46,8 +46,10 @@ class Query:
         return UNBANDED if self.structures is None else self.structures[member]
 
 
-#: The structure of a code whose signal has no structure bands (any other than PDQ).
-UNBANDED = 10**6
+
+def banding_structure(signal: str, quality: int | None, structure: int | None) -> int:
+    """The structure a code is banded by: PDQ's own or what its quality proves; other signals have no bands."""
+    return known_structure(quality, structure) if signal == "pdq" else UNBANDED
 
 
 def wide_radius(cap: int | None) -> int:
@@ -161,7 +163,7 @@ def resolve(
             row = live.get(hash_id)
             if row is None:
                 continue
-            stored = known_structure(row.quality, row.structure) if row.signal == "pdq" else UNBANDED
+            stored = banding_structure(row.signal, row.quality, row.structure)
             within = [
                 (d, structure) for d, primary, structure in pairs
                 if d <= pair_limit(row.signal, primary, row.variant, pdq_radius, structure, stored)

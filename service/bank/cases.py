@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from matcher.errors import MatcherError
+from matcher.pdq import structure_agrees
 from matcher.signals import get_signal
 
 from ..db.models import BankHash, Case, CaseItem, MatchEvent
@@ -98,7 +99,7 @@ def _prepare(index: int, item: ItemIn) -> tuple[Prepared | None, ItemOutcome]:
                     }
                 )
                 continue
-        if h.structure is not None and (signal.min_quality is None or min(h.structure, 100) != h.quality):
+        if h.structure is not None and (signal.min_quality is None or not structure_agrees(h.structure, h.quality)):
             outcome.dropped.append(
                 {
                     "hash": position,

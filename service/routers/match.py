@@ -22,7 +22,7 @@ from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from matcher.errors import MatcherError
-from matcher.groups import known_structure
+from matcher.pdq import structure_agrees
 from matcher.hashing import hash_file
 from matcher.signals import SignalType, get_signal
 
@@ -104,11 +104,11 @@ def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]
                 results[i].update(status="skipped", code="quality_too_low",
                                   reason=f"quality {q.quality} is below {signal.min_quality}: too plain to match reliably")
                 continue
-            if q.structure is not None and (signal.name != "pdq" or (q.quality is not None and min(q.structure, 100) != q.quality)):
+            if q.structure is not None and (signal.name != "pdq" or not structure_agrees(q.structure, q.quality)):
                 results[i].update(status="invalid", code="structure_inconsistent",
                                   reason="only PDQ hashes carry a structure, and their quality is it capped at 100")
                 continue
-            structure = known_structure(q.quality, q.structure) if signal.name == "pdq" else matching.UNBANDED
+            structure = matching.banding_structure(signal.name, q.quality, q.structure)
             queries.append(matching.Query(i, signal.name, code, q.content_ref, preview_url=q.preview_url,
                                           structures=(structure,)))
     queries.sort(key=lambda query: query.index)

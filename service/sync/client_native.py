@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from matcher.errors import MatcherError
-from matcher.pdq import STRUCTURE_MAX
+from matcher.pdq import structure_agrees
 from matcher.signals import get_signal
 
 from .remote import Http, Page, RemoteProtocolError, RemoteRecord
@@ -70,7 +70,7 @@ def _record(raw: Any, position: int) -> RemoteRecord | None:
         structure = raw.get("structure")
         if structure is not None and (not isinstance(structure, int) or isinstance(structure, bool)):
             raise TypeError
-        if structure is not None and not (0 <= structure <= STRUCTURE_MAX and (quality is None or min(structure, 100) == quality)):
+        if not structure_agrees(structure, quality):
             structure = None  # not what PDQ can produce: banded by its quality instead
         reason = str(raw.get("reason") or ("submitted" if op == "add" else "withdrawn"))
         variant = str(raw.get("variant") or "full")
