@@ -47,7 +47,7 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from matcher import pdq
+from matcher import pdq, registration
 
 try:  # the group strategy is optional: the baselines run without it
     from matcher import groups
@@ -467,6 +467,8 @@ def plot(rep: dict, path: Path) -> None:
 # family's main parameter, so that a strategy cannot be tuned to grid points.
 
 WILD_SIGNALS = [s for s in SIGNALS if s.name in ("pdqhash", "pdq+dihedral", "group")]
+#: The report's columns: the signals, then the group lookup followed by registration.
+WILD_NAMES = [s.name for s in WILD_SIGNALS] + ["registered"]
 WILD_TARGETS = {"core_mean": 0.97, "family_min": 0.90}
 #: Bins with fewer copies than this are shown but never called the worst.
 MIN_BIN = 5
@@ -488,8 +490,98 @@ def _wild_photo(args: tuple[Path, list[Path], int, int]) -> dict:
                 row["slack"][s.name], row["dist"][s.name], i, j = _pair(s, q, b)
                 if s.name == "group" and i >= 0:
                     row["variants"] = f"{q.variant(i)} ~ {b.variant(j)}"
+            _registered(row, rgb, orig["group"]["bank"].group)
             rows.append(row)
     return {"file": path.name, "rows": rows, "orig": orig}
+
+
+#: The last column: the group lookup, then registration (matcher.registration) for a copy it missed.
+FINAL = "registered"
+
+
+def _registered(row: dict, rgb: np.ndarray, bank) -> None:
+    """Stage two for a copy the lookup missed: register it on its own photo, if a start pair passes the gate.
+
+    Against its own photo only: which other bank images pass the gate is what
+    :func:`registration_negatives` measures, on the negatives.
+    """
+    row["slack"][FINAL], row["dist"][FINAL] = row["slack"]["group"], row["dist"]["group"]
+    if row["slack"]["group"] <= 0:
+        return
+    r = registration.register(groups.reduce_to_working_size(rgb), bank)
+    if r is not None:
+        row["slack"][FINAL], row["dist"][FINAL] = r.distance - r.threshold, r.distance
+        row["variants"] = f"{r.start} -> {r.bank_variant}"
+
+
+def _registration_chunk(args: tuple[list, list]) -> list[dict]:
+    """Pass one over negatives: nearest bank image by start regions, and gated registrations accepted."""
+    items, banks = args
+    out = []
+    allcodes = np.concatenate([b.codes for b in banks])
+    owner = np.concatenate([np.full(len(b), k) for k, b in enumerate(banks)])
+    for name, path, exclude in items:
+        try:
+            work = groups.reduce_to_working_size(np.asarray(_load(path)))
+        except Exception:  # noqa: BLE001 - a broken negative is skipped
+            continue
+        sampler = registration.Sampler(work)
+        starts = registration._starts(work)
+        hashed = [sampler.hash(q) for _, q in starts]
+        codes = [c for c, st in hashed if st >= registration.MIN_STRUCTURE]
+        if not codes:
+            out.append({"negative": name, "start": None, "accepted": []})
+            continue
+        d = _POP[np.stack(codes)[:, None, :] ^ allcodes[None, :, :]].sum(-1, dtype=np.int32).min(0)
+        per = np.full(len(banks), 10**6)
+        np.minimum.at(per, owner, d)
+        if exclude is not None:
+            per[exclude] = 10**6
+        accepted = []
+        for k in np.flatnonzero(per <= registration.GATE).tolist():
+            r = registration.register(work, banks[k], sampler=sampler, starts=starts)
+            if r is not None:
+                accepted.append({"bank": k, "distance": r.distance, "threshold": r.threshold, "start": r.start, "bank_variant": r.bank_variant})
+        nearest = int(np.argmin(per))
+        out.append({"negative": name, "start": int(per[nearest]), "nearest": nearest, "gated": int((per <= registration.GATE).sum()), "accepted": accepted})
+    return out
+
+
+def _forced(args: tuple[str, Path, object]) -> dict:
+    name, path, bank = args
+    work = groups.reduce_to_working_size(np.asarray(_load(path)))
+    r = registration.register(work, bank, gate=10**6, bands=(groups.StructureBand(registration.MIN_STRUCTURE, 0, 0),), force=True)
+    return {"negative": name, "refined": None if r is None else r.distance, "start": None if r is None else r.start,
+            "bank_variant": None if r is None else r.bank_variant}
+
+
+def registration_negatives(sets: list[tuple[str, list[tuple[str, Path, int | None]]]], banks: list, names: list[str],
+                           workers: int, forced: int = 200) -> list[dict]:
+    """Registration against distinct images: gated registrations accepted (must be 0), and how close
+    a forced search (no gate, no early stop) brings the ``forced`` negatives nearest a bank image."""
+    reports = []
+    for label, items in sets:
+        t = time.time()
+        chunks = [(items[i : i + 100], banks) for i in range(0, len(items), 100)]
+        rows = [r for part in _pool_map(_registration_chunk, chunks, workers, f"registration: {label}") for r in part]
+        have = [r for r in rows if r["start"] is not None]
+        have.sort(key=lambda r: r["start"])
+        paths = {n: p for n, p, _ in items}
+        force_rows = _pool_map(_forced, [(r["negative"], paths[r["negative"]], banks[r["nearest"]]) for r in have[:forced]], workers, f"forced: {label}")
+        for fr, r in zip(force_rows, have[:forced]):
+            fr["start_distance"], fr["bank"] = r["start"], names[r["nearest"]]
+        refined = [f["refined"] for f in force_rows if f["refined"] is not None]
+        accepted = [dict(a, negative=r["negative"], bank=names[a["bank"]]) for r in rows for a in r["accepted"]]
+        reports.append({
+            "set": label, "images": len(items), "with_starts": len(have),
+            "gated_pairs": int(sum(r["gated"] for r in have)), "accepted": accepted,
+            "start_min": have[0]["start"] if have else None,
+            "forced": len(force_rows), "forced_refined_min": min(refined) if refined else None,
+            "forced_refined_median": float(np.median(refined)) if refined else None,
+            "closest_forced": sorted((f for f in force_rows if f["refined"] is not None), key=lambda f: f["refined"])[:8],
+            "seconds": round(time.time() - t, 1),
+        })
+    return reports
 
 
 def _negative_query(path: Path) -> Hashes | None:
@@ -556,7 +648,7 @@ def _worst(bins: list[dict], signal: str) -> dict | None:
 
 def _family_report(family: str, rows: list[dict], seed: int) -> dict:
     n = len(rows)
-    hits = {s.name: np.array([r["slack"][s.name] <= 0 for r in rows]) for s in WILD_SIGNALS}
+    hits = {s: np.array([r["slack"][s] <= 0 for r in rows]) for s in WILD_NAMES}
     main = wild_edits.MAIN_PARAM[family]
     keys = sorted({k for r in rows for k in r["params"]})
     by_param = {}
@@ -565,22 +657,22 @@ def _family_report(family: str, rows: list[dict], seed: int) -> dict:
         if len(have) >= MIN_BIN:
             by_param[k] = _bins([rows[i]["params"][k] for i in have], {s: h[have] for s, h in hits.items()})
     main_bins = by_param.get(main, [])
-    missed = sorted((r for r in rows if r["slack"]["group"] > 0), key=lambda r: -r["slack"]["group"])[:5]
+    missed = sorted((r for r in rows if r["slack"][FINAL] > 0), key=lambda r: -r["slack"][FINAL])[:5]
     return {
         "copies": n,
         "main_param": main,
         "recall": {s: float(h.mean()) for s, h in hits.items()},
         "interval": {s: wilson(int(h.sum()), n) for s, h in hits.items()},
         "main_bins": main_bins,
-        "worst_bin": {s.name: _worst(main_bins, s.name) for s in WILD_SIGNALS},
+        "worst_bin": {s: _worst(main_bins, s) for s in WILD_NAMES},
         "by_param": by_param,
         "group_distance_median": float(np.median([r["dist"]["group"] for r in rows])),
         "misses": [
             {
                 "photo": r["photo"],
                 "draw": r["draw"],
-                "slack": r["slack"]["group"],
-                "distance": r["dist"]["group"],
+                "slack": r["slack"][FINAL],
+                "distance": r["dist"][FINAL],
                 "variants": r.get("variants"),
                 "params": r["params"],
                 "show": f"python -m benchmarks.wild_edits --show {r['photo']} {family} {r['draw']} --seed {seed} --out miss.png",
@@ -684,12 +776,13 @@ def run_wild(images: Path, limit: int | None, workers: int, out: Path, draws: in
         "draws": draws,
         "seed": seed,
         "strategy": _describe_strategy(),
-        "signals": {s.name: {"threshold": s.threshold, "secondary_threshold": s.secondary_threshold} for s in WILD_SIGNALS},
+        "signals": {**{s.name: {"threshold": s.threshold, "secondary_threshold": s.secondary_threshold} for s in WILD_SIGNALS},
+                    FINAL: {"threshold": registration.REGISTERED_BANDS[0].match, "secondary_threshold": None, "gate": registration.GATE}},
         "targets": WILD_TARGETS,
         "families": {f: _family_report(f, [r for r in rows if r["family"] == f], seed) for f in wild_edits.FAMILIES},
     }
     fams = report["families"]
-    report["core_mean"] = {s.name: float(np.mean([fams[f]["recall"][s.name] for f in wild_edits.CORE])) for s in WILD_SIGNALS}
+    report["core_mean"] = {s: float(np.mean([fams[f]["recall"][s] for f in wild_edits.CORE])) for s in WILD_NAMES}
     report["edit_seconds"] = round(time.time() - started, 1)
 
     import faiss
@@ -713,6 +806,12 @@ def run_wild(images: Path, limit: int | None, workers: int, out: Path, draws: in
         for c in fm["closest"]:
             c["query"], c["bank"] = str(kept[c["query"]][0].relative_to(folder)), names[c["bank"]]
         report["negatives"].append({"folder": str(folder), "images": len(files), "hashed": len(kept), **fm})
+    banks = [o["group"]["bank"].group for o in origs]
+    sets = [("photos", [(p.name, p, k) for k, p in enumerate(paths)])]
+    for folder in negatives:
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in wild_edits.PHOTO_SUFFIXES)
+        sets.append((folder.name, [(str(p.relative_to(folder)), p, None) for p in files]))
+    report["registration_negatives"] = registration_negatives(sets, banks, names, workers)
     report["false_match_seconds"] = round(time.time() - t, 1)
     report["seconds"] = round(time.time() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
@@ -744,6 +843,8 @@ def markdown_wild(rep: dict) -> str:
     label = {s: f"{s} ({rep['signals'][s]['threshold']})" for s in sigs}
     if "group" in label:
         label["group"] = f"group {st.get('name', '')} ({st.get('primary_threshold')}/{st.get('secondary_threshold')})"
+    if FINAL in label:
+        label[FINAL] = f"group, then registration (gate {rep['signals'][FINAL].get('gate')})"
     tg = rep["targets"]
     lines = [
         f"# Robustness in the wild: {rep['photos']} photos x {rep['draws']} random edit(s) per family, seed {rep['seed']}, {rep['seconds']:.0f} s",
@@ -756,23 +857,23 @@ def markdown_wild(rep: dict) -> str:
         "",
         f"Targets: core mean >= {tg['core_mean']:.2f} (all families but collage), no family below {tg['family_min']:.2f}.",
         "",
-        "| family | copies | " + " | ".join(label[s] for s in sigs) + " | group: worst bin | pdqhash: worst bin |",
+        "| family | copies | " + " | ".join(label[s] for s in sigs) + " | final: worst bin | pdqhash: worst bin |",
         "|---|---:|" + "---:|" * len(sigs) + "---|---|",
     ]
     for f, fam in fams.items():
-        mark = "" if "group" not in fam["recall"] or f not in wild_edits.CORE else (" ✅" if fam["recall"]["group"] >= tg["family_min"] else " ❌")
+        mark = "" if FINAL not in fam["recall"] or f not in wild_edits.CORE else (" ✅" if fam["recall"][FINAL] >= tg["family_min"] else " ❌")
         name = f if f in wild_edits.CORE else f"{f} (stretch, not in the mean)"
-        lines.append(f"| {name} | {fam['copies']} | " + " | ".join(_cell(fam, s) + (mark if s == "group" else "") for s in sigs)
-                     + f" | {_worst_cell(fam, 'group') if 'group' in sigs else ''} | {_worst_cell(fam, 'pdqhash') if 'pdqhash' in sigs else ''} |")
+        lines.append(f"| {name} | {fam['copies']} | " + " | ".join(_cell(fam, s) + (mark if s == FINAL else "") for s in sigs)
+                     + f" | {_worst_cell(fam, FINAL) if FINAL in sigs else ''} | {_worst_cell(fam, 'pdqhash') if 'pdqhash' in sigs else ''} |")
     cm = rep["core_mean"]
-    lines.append("| **core mean** | | " + " | ".join(f"**{cm[s]:.3f}**" + ((" ✅" if cm[s] >= tg["core_mean"] else " ❌") if s == "group" else "") for s in sigs) + " | | |")
+    lines.append("| **core mean** | | " + " | ".join(f"**{cm[s]:.3f}**" + ((" ✅" if cm[s] >= tg["core_mean"] else " ❌") if s == FINAL else "") for s in sigs) + " | | |")
     lines += ["", "## Worst case: recall per quartile bin of each family's main parameter", "",
               "| family | parameter | bins: range (copies) " + " / ".join(sigs) + " |", "|---|---|---|"]
     for f, fam in fams.items():
         cells = "; ".join(f"{b['bin']} ({b['n']}): " + " / ".join(f"{b['recall'][s]:.2f}" for s in sigs) for b in fam["main_bins"])
         lines.append(f"| {f} | {fam['main_param']} | {cells} |")
     lines += ["", "## Misses", "",
-              "The 5 missed copies (group) with the largest slack per family (distance - threshold of their best pair); "
+              "The 5 copies missed by the final column with the largest slack per family (distance - threshold of their best pair); "
               "`python -m benchmarks.wild_edits --show PHOTO FAMILY DRAW --seed S --out x.png` writes one.", ""]
     for f, fam in fams.items():
         if not fam["misses"]:
@@ -793,6 +894,22 @@ def markdown_wild(rep: dict) -> str:
                   "| negative | photo | distance | slack | query variant | bank variant |", "|---|---|---:|---:|---|---|"]
         for c in neg["closest"]:
             lines.append(f"| {c['query']} | {c['bank']} | {c['distance']} | {c['slack']:+d} | {c['query_variant']} | {c['bank_variant']} |")
+    if rep.get("registration_negatives"):
+        lines += ["", "## False matches through registration", "",
+                  f"Every unedited photo (against every other photo's bank group) and every negative image is registered "
+                  f"(matcher.registration) on each bank image one of whose hashes comes within the gate "
+                  f"({rep['signals'][FINAL].get('gate')}) of one of its start regions; an accepted registration is a false match. "
+                  "Then the negatives nearest a bank image are registered on it with no gate and no early stop, "
+                  "to show how close the search brings distinct images (the acceptance threshold is at most "
+                  f"{rep['signals'][FINAL]['threshold']}).", "",
+                  "| set | images | gated pairs | **accepted (false)** | nearest start | forced | forced: closest / median refined |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        for r in rep["registration_negatives"]:
+            lines.append(f"| {r['set']} | {r['images']:,} | {r['gated_pairs']} | **{len(r['accepted'])}** | {r['start_min']} | {r['forced']} | "
+                         f"{r['forced_refined_min']} / {r['forced_refined_median']} |")
+        for r in rep["registration_negatives"]:
+            for a in r["accepted"]:
+                lines.append(f"- false: {r['set']} {a['negative']} ~ {a['bank']} at {a['distance']} ({a['start']} -> {a['bank_variant']})")
     lines += ["", f"Edits and scoring {rep['edit_seconds']:.0f} s, false matches {rep['false_match_seconds']:.0f} s.", ""]
     if st:
         lines += [f"Strategy {st['name']}: bank {', '.join(st['bank_variants'])}; query {', '.join(st['query_variants'])}.", ""]

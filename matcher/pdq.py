@@ -255,6 +255,27 @@ def _coefficients(rgb: np.ndarray) -> tuple[np.ndarray, int]:
     return coeffs, structure
 
 
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """The reference's luma plane (float32) of decoded pixels, for callers that sample it themselves."""
+    return (_as_rgb_array(rgb).astype(np.float32) @ _LUMA.astype(np.float32)).astype(np.float32)
+
+
+def hash_buffer64(buffer64: np.ndarray, with_structure: bool = True) -> tuple[np.ndarray, int]:
+    """PDQ's last steps (DCT, bits above the median, structure) on a 64x64 luma buffer.
+
+    For :mod:`matcher.registration`, which samples the buffer itself along any
+    quadrilateral of an upload: the steps after the reference's blur-and-decimate
+    are the same, so its codes compare with every stored PDQ code. Without
+    ``with_structure`` the structure is returned as -1 (a search needs only codes).
+    """
+    buffer64 = np.asarray(buffer64, dtype=np.float64)
+    if buffer64.shape != (_DOWNSAMPLED, _DOWNSAMPLED):
+        raise ValueError("a PDQ buffer is 64x64")
+    dct = _dct_matrix()
+    code = _bits_from_coefficients(dct @ buffer64 @ dct.T)[0]
+    return code, _structure(buffer64) if with_structure else -1
+
+
 def _as_rgb_array(rgb: np.ndarray) -> np.ndarray:
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise TypeError("PDQ hashes an (H, W, 3) uint8 RGB array; use matcher.loading to decode files")

@@ -1,0 +1,420 @@
+"""A second look at an upload that came near a bank image: register it, then compare like with like.
+
+PDQ moves about 16 bits for every 1% an edge of the hashed region moves, and
+about 50 when two edges move 2% (``benchmarks/results/registration.md``). A
+re-share cropped by up to a tenth on every side, tilted and cropped, or a
+screen photographed at a slant moves every edge at once: four to eight free
+amounts, which no fixed set of bank and upload variants can cover.
+
+But an upload that is such a copy usually still comes *near* one of its bank
+image's hashes (a distance of 52-72 where distinct busy photos sit at 100 or
+more). That pair says roughly where the bank variant's region lies in the
+upload, so the regions of the bank image's other variants can be predicted
+there too. :func:`register` takes the closest such pairs, predicts where each
+of the bank image's variants lies in the upload, keeps those that fit inside
+it, samples each as a quadrilateral (so a tilt or a keystone can be followed)
+and nudges its corners while the PDQ distance to that variant's code falls.
+It accepts the result only under the stricter thresholds of
+:data:`REGISTERED_BANDS`: a search over the region finds the code it is
+looking for more easily than a fixed variant does, for a copy and for a
+stranger alike, and the bands are set from that searched distance between
+distinct images (``benchmarks/registration.py``).
+
+This runs on the upload side only (the platform holds the upload), after the
+ordinary lookup, and only against the few bank images that came near, so its
+cost (a few hundred 64x64 samplings, ~0.1 ms each) is paid by few uploads.
+The bank side stays as it is: the victim's browser computes nothing new.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+from . import frames, pdq
+from .groups import (
+    CORNER_THIRDS,
+    DEFAULT_STRATEGY,
+    FULL,
+    THIRDS,
+    Box,
+    GroupMatch,
+    HashGroup,
+    Strategy,
+    StructureBand,
+    Variant,
+    centre,
+    reduce_to_working_size,
+    trim_box,
+)
+from .hash_value import hamming_matrix
+
+#: A (query start, bank hash) pair is worth registering when its distance is at most this.
+GATE = 72
+#: ... and both sides have at least this structure (below it, distinct images come too close).
+MIN_STRUCTURE = 162
+#: How many of the closest pairs are registered, and how many of the bank image's variants
+#: (the largest predicted inside the upload) are refined for each.
+PAIRS = 3
+TARGETS = 3
+#: Corner steps of the refinement, as shares of the region's size, coarse to fine.
+STEPS = (0.02, 0.01, 0.005)
+#: Samplings one registration may spend (about 0.1 ms each).
+MAX_EVALUATIONS = 600
+
+#: Accepting a registered region: the searched distance between distinct images is lower
+#: than a fixed variant's, so these sit below the group's own bands (benchmarks/registration.py).
+REGISTERED_BANDS = (
+    StructureBand(208, match=31, high=16),
+    StructureBand(162, match=24, high=12),
+)
+
+#: Where registration starts on the upload: the lookup's own regions (each also mirrored).
+START_VARIANTS: tuple[Variant, ...] = (
+    Variant("full"),
+    centre(0.90),
+    centre(0.80),
+    *THIRDS,
+    *CORNER_THIRDS,
+    centre(0.85, +3),
+    centre(0.85, -3),
+)
+
+Quad = np.ndarray  # (4, 2) float64 corners tl, tr, br, bl as (x, y) in working-copy pixels
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registered match: the region of the upload that came within ``threshold`` of ``bank_variant``."""
+
+    distance: int
+    threshold: int
+    start: str  # "query variant ~ bank variant" of the pair it started from
+    bank_variant: str
+    quad: tuple[tuple[float, float], ...]
+    evaluations: int
+
+    def as_group_match(self) -> GroupMatch:
+        return GroupMatch(self.distance, self.threshold, f"registered({self.start})", self.bank_variant)
+
+
+# --- geometry ------------------------------------------------------------------------
+
+
+def variant_corners(box: Box, angle: float, width: float, height: float) -> Quad:
+    """Corners (tl, tr, br, bl) of a variant's region in the frame it was cut from, in pixels.
+
+    A variant rotates the frame by ``angle`` about its centre, then crops ``box``
+    (:func:`matcher.groups.rotate_bilinear`): its pixel (X, Y) from the centre
+    comes from (c X - s Y, s X + c Y) from the centre of the original.
+    """
+    x0, y0, x1, y1 = box
+    pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64) * (width, height)
+    if not angle:
+        return pts
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    rel = pts - (width / 2, height / 2)
+    return np.stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1]], axis=1) + (width / 2, height / 2)
+
+
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 3x3 projective map taking the 4 points ``src`` to ``dst``."""
+    a, b = [], []
+    for (x, y), (u, v) in zip(src, dst):
+        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        b += [u, v]
+    h = np.linalg.solve(np.array(a, dtype=np.float64), np.array(b, dtype=np.float64))
+    return np.append(h, 1.0).reshape(3, 3)
+
+
+def apply(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.c_[pts, np.ones(len(pts))] @ h.T
+    return p[:, :2] / p[:, 2:3]
+
+
+_UNIT = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
+
+
+# --- sampling an upload along a quadrilateral ------------------------------------------
+
+
+def _box_blur(a: np.ndarray, window: int, axis: int) -> np.ndarray:
+    """One pass of the reference's box filter along ``axis`` (same bounds as :mod:`matcher.pdq`)."""
+    n = a.shape[axis]
+    half = (window + 2) // 2
+    out = np.arange(n)
+    lo = np.maximum(out - (window - half), 0)
+    hi = np.minimum(out + half, n)
+    c = np.cumsum(a, axis=axis, dtype=np.float64)
+    c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
+    s = np.take(c, hi, axis=axis) - np.take(c, lo, axis=axis)
+    shape = [1, 1]
+    shape[axis] = n
+    return (s / (hi - lo).reshape(shape)).astype(np.float32)
+
+
+class Sampler:
+    """An upload's luma, blurred as PDQ blurs a region of a given size, hashed along any quadrilateral.
+
+    PDQ blurs a region with a box of about 1/128 of its size, then takes 64x64
+    samples; doing the same along a quadrilateral (sampling through the
+    homography from the unit square) gives the code the bank variant would have
+    if the upload were warped back, within a few bits, for ~0.1 ms.
+    """
+
+    def __init__(self, work: np.ndarray):
+        self.luma = pdq.luma(work)
+        self.height, self.width = self.luma.shape
+        self._blurred: dict[tuple[int, int], np.ndarray] = {}
+        self.evaluations = 0
+
+    def _blur(self, wx: int, wy: int) -> np.ndarray:
+        key = (wx, wy)
+        if key not in self._blurred:
+            b = self.luma
+            for _ in range(2):
+                b = _box_blur(b, wy, 0) if wy > 1 else b
+                b = _box_blur(b, wx, 1) if wx > 1 else b
+            self._blurred[key] = b
+        return self._blurred[key]
+
+    def hash(self, quad: Quad, with_structure: bool = True) -> tuple[np.ndarray, int]:
+        """PDQ code and structure of the region ``quad`` (corners tl, tr, br, bl) mapped to a square."""
+        self.evaluations += 1
+        qw = (np.hypot(*(quad[1] - quad[0])) + np.hypot(*(quad[2] - quad[3]))) / 2
+        qh = (np.hypot(*(quad[3] - quad[0])) + np.hypot(*(quad[2] - quad[1]))) / 2
+        img = self._blur(pdq.jarosz_window(max(1, int(qw))), pdq.jarosz_window(max(1, int(qh))))
+        return pdq.hash_buffer64(_sample64(img, homography(_UNIT, quad)), with_structure)
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _sample64(img: np.ndarray, h: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Bilinear samples of ``img`` at the 64x64 grid of the unit square mapped through ``h``."""
+    rows, cols = img.shape
+    out = np.empty((64, 64), dtype=np.float64)
+    for r in range(64):
+        v = (r + 0.5) / 64
+        for c in range(64):
+            u = (c + 0.5) / 64
+            den = h[2, 0] * u + h[2, 1] * v + h[2, 2]
+            x = min(max((h[0, 0] * u + h[0, 1] * v + h[0, 2]) / den - 0.5, 0.0), cols - 1.0)
+            y = min(max((h[1, 0] * u + h[1, 1] * v + h[1, 2]) / den - 0.5, 0.0), rows - 1.0)
+            ix = min(int(x), max(cols - 2, 0))
+            iy = min(int(y), max(rows - 2, 0))
+            fx = x - ix
+            fy = y - iy
+            ix1 = min(ix + 1, cols - 1)
+            iy1 = min(iy + 1, rows - 1)
+            top = img[iy, ix] * (1 - fx) + img[iy, ix1] * fx
+            bot = img[iy1, ix] * (1 - fx) + img[iy1, ix1] * fx
+            out[r, c] = top * (1 - fy) + bot * fy
+    return out
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.unpackbits(np.bitwise_xor(a, b)).sum())
+
+
+def refine(sampler: Sampler, quad: Quad, target: np.ndarray, stop_at: int, budget: int) -> tuple[int, Quad]:
+    """Nudge the corners (edges, single corners, a turn) while the distance to ``target`` falls.
+
+    First improvement, coarse steps to fine; stops at ``stop_at`` or when the
+    budget of samplings is spent.
+    """
+    best = _distance(sampler.hash(quad, False)[0], target)
+    spent = 1
+    for step in STEPS:
+        improved = True
+        while improved and best > stop_at and spent < budget:
+            improved = False
+            size = np.array([np.hypot(*(quad[1] - quad[0])), np.hypot(*(quad[3] - quad[0]))])
+            for move in _moves(step, size):
+                cand = quad + move
+                d = _distance(sampler.hash(cand, False)[0], target)
+                spent += 1
+                if d < best:
+                    best, quad, improved = d, cand, True
+                    if best <= stop_at or spent >= budget:
+                        break
+        if best <= stop_at or spent >= budget:
+            break
+    return best, quad
+
+
+@lru_cache(maxsize=16)
+def _unit_moves(step: float) -> tuple[np.ndarray, ...]:
+    """Corner displacements (in shares of the region's width, height): edges, corners, a turn, a zoom."""
+    moves = []
+    for s in (-step, step):
+        for edge in ((0, 3), (1, 2), (0, 1), (3, 2)):  # left, right, top, bottom
+            m = np.zeros((4, 2))
+            axis = 0 if edge in ((0, 3), (1, 2)) else 1
+            m[list(edge), axis] = s
+            moves.append(m)
+        for corner in range(4):
+            for axis in range(2):
+                m = np.zeros((4, 2))
+                m[corner, axis] = s
+                moves.append(m)
+        moves.append(np.array([[0.5, -0.5], [0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5]]) * s)  # a small turn
+        moves.append(np.array([[-s, -s], [s, -s], [s, s], [-s, s]]) / 2)  # zoom out (s > 0) or in
+    return tuple(moves)
+
+
+def _moves(step: float, size: np.ndarray):
+    for m in _unit_moves(step):
+        yield m * size
+
+
+# --- registering an upload on one bank image ----------------------------------------------
+
+
+def _starts(work: np.ndarray) -> list[tuple[str, Quad]]:
+    """Regions of the upload to pair with the bank image's hashes, each with its mirror image."""
+    h, w = work.shape[:2]
+    out: list[tuple[str, Quad]] = []
+    for v in START_VARIANTS:
+        out.append((v.name, variant_corners(v.box, v.angle, w, h)))
+    x0, y0, x1, y1 = trim_box(work)
+    if (x1 - x0) * (y1 - y0) < 0.96 * w * h:
+        out.append(("trim", variant_corners(FULL, 0, 1, 1) * (x1 - x0, y1 - y0) + (x0, y0)))
+    for k, (box, _) in enumerate(frames.content_boxes(work, 2)):
+        bx0, by0, bx1, by1 = box
+        out.append((f"box{k + 1}", np.array([[bx0, by0], [bx1, by0], [bx1, by1], [bx0, by1]], dtype=np.float64)))
+    mirrored = [(f"{n}/mirror", q[[1, 0, 3, 2]]) for n, q in out]  # left-right: tl<->tr, bl<->br
+    return out + mirrored
+
+
+def _geometry(strategy: Strategy) -> dict[str, Variant]:
+    return {v.name: v for v in strategy.bank if not v.dihedral}
+
+
+def register(
+    work: np.ndarray,
+    bank: HashGroup,
+    strategy: Strategy = DEFAULT_STRATEGY,
+    *,
+    gate: int = GATE,
+    bands: tuple[StructureBand, ...] = REGISTERED_BANDS,
+    sampler: Sampler | None = None,
+    starts: list[tuple[str, Quad]] | None = None,
+    force: bool = False,
+) -> Registration | None:
+    """Register the upload (its working copy) on one bank image's group; a match or None.
+
+    ``force`` returns the closest
+    registration even if no band accepts it (benchmarks: how close the search
+    brings two distinct images).
+    """
+    geometry = _geometry(strategy)
+    usable = [k for k, vh in enumerate(bank.hashes) if vh.variant in geometry and vh.structure >= MIN_STRUCTURE]
+    if not usable:
+        return None
+    sampler = sampler or Sampler(work)
+    starts = starts if starts is not None else _starts(work)
+    start_codes = [sampler.hash(q) for _, q in starts]
+    keep = [i for i, (_, s) in enumerate(start_codes) if s >= MIN_STRUCTURE]
+    if not keep:
+        return None
+    d = hamming_matrix(np.stack([start_codes[i][0] for i in keep]), bank.codes[usable])
+    order = np.argsort(d, axis=None, kind="stable")
+    best: Registration | None = None
+    closest: Registration | None = None
+    tried: set[tuple[int, int]] = set()
+    budget = MAX_EVALUATIONS
+    pairs = 0
+    for flat in order:
+        if pairs >= PAIRS or budget <= 0:
+            break
+        qi, bj = np.unravel_index(int(flat), d.shape)
+        if d[qi, bj] > gate:
+            break
+        pairs += 1
+        name, quad = starts[keep[qi]]
+        anchor = bank.hashes[usable[bj]]
+        for target_k, pred in _targets(quad, geometry[anchor.variant], bank, usable, geometry, work.shape):
+            if (keep[qi], target_k) in tried:
+                continue
+            tried.add((keep[qi], target_k))
+            target = bank.hashes[target_k]
+            band = next((b for b in bands if min(target.structure, start_codes[keep[qi]][1]) >= b.floor), None)
+            if band is None:
+                continue
+            before = sampler.evaluations
+            dist, q = refine(sampler, pred, target.code, band.match, min(budget, MAX_EVALUATIONS // PAIRS))
+            budget -= sampler.evaluations - before
+            if closest is None or dist < closest.distance:
+                closest = Registration(dist, band.match, f"{name}~{anchor.variant}", target.variant, tuple(map(tuple, np.round(q, 1))), sampler.evaluations)
+            if dist <= band.match and (best is None or dist - band.match < best.distance - best.threshold):
+                best = Registration(
+                    dist, band.match, f"{name}~{anchor.variant}", target.variant,
+                    tuple(map(tuple, np.round(q, 1))), sampler.evaluations,
+                )
+            if best is not None:
+                return best
+    return closest if force else best
+
+
+def _targets(quad: Quad, anchor: Variant, bank: HashGroup, usable: list[int], geometry: dict[str, Variant], shape):
+    """Bank hashes whose regions, predicted through the anchor pair, lie inside the upload (largest first)."""
+    qh, qw = shape[:2]
+    # The original's aspect ratio, from the anchor pair: the query region spans the anchor's box.
+    x0, y0, x1, y1 = anchor.box
+    region_w = (np.hypot(*(quad[1] - quad[0])) + np.hypot(*(quad[2] - quad[3]))) / 2
+    region_h = (np.hypot(*(quad[3] - quad[0])) + np.hypot(*(quad[2] - quad[1]))) / 2
+    aspect = (region_w / (x1 - x0)) / (region_h / (y1 - y0))
+    width, height = aspect, 1.0
+    to_query = homography(variant_corners(anchor.box, anchor.angle, width, height), quad)
+    found = []
+    slack = 0.01 * max(qw, qh)
+    for k in usable:
+        v = geometry[bank.hashes[k].variant]
+        pred = apply(to_query, variant_corners(v.box, v.angle, width, height))
+        if pred[:, 0].min() < -slack or pred[:, 1].min() < -slack or pred[:, 0].max() > qw + slack or pred[:, 1].max() > qh + slack:
+            continue
+        pred = np.clip(pred, 0, (qw, qh))
+        area = 0.5 * abs(np.dot(pred[:, 0], np.roll(pred[:, 1], 1)) - np.dot(pred[:, 1], np.roll(pred[:, 0], 1)))
+        found.append((area, k, pred))
+    found.sort(key=lambda f: -f[0])
+    return [(k, pred) for _, k, pred in found[:TARGETS]]
+
+
+def near(work: np.ndarray, banks: list[HashGroup], gate: int = GATE,
+         sampler: Sampler | None = None, starts: list[tuple[str, Quad]] | None = None) -> list[int]:
+    """Positions of the bank images one of whose hashes comes within ``gate`` of a start region."""
+    sampler = sampler or Sampler(work)
+    starts = starts if starts is not None else _starts(work)
+    hashed = [sampler.hash(q) for _, q in starts]
+    codes = np.stack([c for c, s in hashed if s >= MIN_STRUCTURE]) if any(s >= MIN_STRUCTURE for _, s in hashed) else None
+    if codes is None:
+        return []
+    out = []
+    for k, g in enumerate(banks):
+        if len(g) and int(hamming_matrix(codes, g.codes).min()) <= gate:
+            out.append(k)
+    return out
+
+
+def register_near(rgb: np.ndarray, banks: list[HashGroup], strategy: Strategy = DEFAULT_STRATEGY,
+                  skip: set[int] = frozenset()) -> list[tuple[int, Registration]]:
+    """Stage two for an upload (decoded pixels): register it on every bank image that came near.
+
+    ``skip``: positions the ordinary lookup already matched.
+    """
+    work = reduce_to_working_size(rgb)
+    sampler = Sampler(work)
+    starts = _starts(work)
+    out = []
+    for k in near(work, banks, sampler=sampler, starts=starts):
+        if k in skip:
+            continue
+        r = register(work, banks[k], strategy, sampler=sampler, starts=starts)
+        if r is not None:
+            out.append((k, r))
+    return out
