@@ -167,6 +167,9 @@ def match_command(
     ] = None,
     only_matches: Annotated[bool, typer.Option("--only-matches", help="Print only files that match.")] = False,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr (default: when stderr is a terminal).")] = None,  # type: ignore[assignment]
+    register: Annotated[
+        bool, typer.Option(help="Register images the lookup missed on bank pictures they came near (matcher.registration).")
+    ] = True,
 ) -> None:
     """Match files against a bank file, locally: per file, the bank lines it meets and how closely.
 
@@ -193,6 +196,8 @@ def match_command(
                 failed += 1
             else:
                 found = local.match(result)
+                if register and result.kind == "image" and not any(m.signal == "pdq" for m in found):
+                    found += _registered(local, result.path, {m.line for m in found})
                 record["matches"] = [m.to_record() for m in found]
                 matched += bool(found)
             if not only_matches or record.get("matches"):
@@ -201,6 +206,17 @@ def match_command(
     err.print(f"{matched} of {len(paths_list)} files match the bank" + (f"; {failed} could not be hashed" if failed else ""))
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _registered(local, path: str, skip: set[int]) -> list:
+    """Decode the file again (only files the lookup missed) and register it on the bank."""
+    from . import loading
+
+    try:
+        rgb = loading.load_rgb_array(path)
+    except MatcherError:
+        return []
+    return local.register(rgb, skip)
 
 
 class _progress:

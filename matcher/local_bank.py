@@ -53,6 +53,7 @@ class LocalBank:
     rows: list[tuple[int, str, int]] = field(default_factory=list)  # id -> (line, variant, structure)
     paths: dict[int, str | None] = field(default_factory=dict)  # line -> path
     md5: dict[str, list[int]] = field(default_factory=dict)  # md5 hex -> lines
+    groups: dict[int, HashGroup] = field(default_factory=dict)  # line -> its group (for registration)
 
     @property
     def pictures(self) -> int:
@@ -74,6 +75,8 @@ class LocalBank:
                 bank.paths[number] = record.get("path")
                 if isinstance(record.get("md5"), str):
                     bank.md5.setdefault(record["md5"].lower(), []).append(number)
+                if len(group):
+                    bank.groups[number] = group
                 for member in group:
                     if member.quality < strategy.min_quality:
                         continue  # too plain to match on (PDQ quality below 50)
@@ -107,6 +110,19 @@ class LocalBank:
                     best[line] = candidate
         found.extend(sorted(best.values(), key=lambda m: (m.distance - m.threshold, m.line)))
         return found
+
+
+    def register(self, rgb: np.ndarray, skip: set[int] = frozenset()) -> list[BankMatch]:
+        """Stage two for an upload the lookup missed (its decoded pixels): :mod:`matcher.registration`
+        on every bank picture that came near; lines in ``skip`` already matched."""
+        from .registration import register_near
+
+        lines = [line for line in self.groups if line not in skip]
+        found = [
+            BankMatch(lines[k], self.paths.get(lines[k]), r.distance, r.threshold, f"registered({r.start})", r.bank_variant)
+            for k, r in register_near(rgb, [self.groups[line] for line in lines], self.strategy)
+        ]
+        return sorted(found, key=lambda m: (m.distance - m.threshold, m.line))
 
 
 def _group_of(record: dict[str, Any]) -> HashGroup:

@@ -141,3 +141,26 @@ def test_a_malformed_bank_file_is_a_usage_error(tmp_path: Path) -> None:
     bank.write_text('{"pdq": "abc"}\n')
     result = run("match", "--bank", str(bank), str(PDQ_DIR / "wee.jpg"))
     assert result.exit_code == 2 and "line 1" in result.output
+
+
+def test_match_registers_a_copy_the_lookup_misses(tmp_path: Path) -> None:
+    """A crop of 2-12% per side, mirrored: no hash of the upload meets the bank, registration does."""
+    from PIL import Image
+
+    bank_run = run("hash", "--workers", "1", "--group", str(PDQ_DIR / "bridge-1-original.jpg"))
+    assert bank_run.exit_code == 0, bank_run.output
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text(bank_run.stdout)
+    with Image.open(PDQ_DIR / "bridge-1-original.jpg") as im:
+        w, h = im.size
+        im.convert("RGB").crop((round(0.02 * w), round(0.12 * h), w - round(0.12 * w), h - round(0.03 * h))).transpose(
+            Image.Transpose.FLIP_LEFT_RIGHT
+        ).save(tmp_path / "reshared.png")
+
+    plain = records(run("match", "--workers", "1", "--no-register", "--bank", str(bank), str(tmp_path / "reshared.png")).stdout)
+    assert plain[0]["matches"] == []
+    result = run("match", "--workers", "1", "--bank", str(bank), str(tmp_path / "reshared.png"))
+    assert result.exit_code == 0, result.output
+    (found,) = records(result.stdout)[0]["matches"]
+    assert found["line"] == 1 and found["distance"] <= found["threshold"]
+    assert found["query_variant"].startswith("registered(")
