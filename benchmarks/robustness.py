@@ -495,6 +495,8 @@ def _wild_photo(args: tuple[Path, list[Path], int, int]) -> dict:
     return {"file": path.name, "rows": rows, "orig": orig}
 
 
+#: Gates the report gives the final column's recall at (a narrower gate costs a big bank less).
+REPORT_GATES = (60, 64, 68, 72, 76, 80)
 #: The last column: the group lookup, then registration (matcher.registration) for a copy it missed.
 FINAL = "registered"
 
@@ -507,9 +509,17 @@ def _registered(row: dict, rgb: np.ndarray, bank) -> None:
     """
     row["slack"][FINAL], row["dist"][FINAL] = row["slack"]["group"], row["dist"]["group"]
     if row["slack"]["group"] <= 0:
+        row["registered_at"] = 0  # matched by the lookup: a hit at every gate
         return
-    r = registration.register(groups.reduce_to_working_size(rgb), bank)
+    work = groups.reduce_to_working_size(rgb)
+    sampler = registration.Sampler(work)
+    starts = registration._starts(work)
+    start_codes = [sampler.hash(q) for _, q in starts]
+    r = registration.register(work, bank, sampler=sampler, starts=starts, start_codes=start_codes)
     if r is not None:
+        # The gate this hit needed: its nearest start pair (recall at a narrower gate, from the same run).
+        codes = np.stack([c for c, st in start_codes if st >= registration.MIN_STRUCTURE])
+        row["registered_at"] = int(groups.hamming_matrix(codes, bank.codes).min())
         row["slack"][FINAL], row["dist"][FINAL] = r.distance - r.threshold, r.distance
         row["variants"] = f"{r.start} -> {r.bank_variant}"
 
@@ -657,11 +667,13 @@ def _family_report(family: str, rows: list[dict], seed: int) -> dict:
         if len(have) >= MIN_BIN:
             by_param[k] = _bins([rows[i]["params"][k] for i in have], {s: h[have] for s, h in hits.items()})
     main_bins = by_param.get(main, [])
+    gates = {g: float(np.mean([r.get("registered_at", 10**6) <= g for r in rows])) for g in REPORT_GATES}
     missed = sorted((r for r in rows if r["slack"][FINAL] > 0), key=lambda r: -r["slack"][FINAL])[:5]
     return {
         "copies": n,
         "main_param": main,
         "recall": {s: float(h.mean()) for s, h in hits.items()},
+        "recall_by_gate": gates,
         "interval": {s: wilson(int(h.sum()), n) for s, h in hits.items()},
         "main_bins": main_bins,
         "worst_bin": {s: _worst(main_bins, s) for s in WILD_NAMES},
@@ -867,6 +879,16 @@ def markdown_wild(rep: dict) -> str:
                      + f" | {_worst_cell(fam, FINAL) if FINAL in sigs else ''} | {_worst_cell(fam, 'pdqhash') if 'pdqhash' in sigs else ''} |")
     cm = rep["core_mean"]
     lines.append("| **core mean** | | " + " | ".join(f"**{cm[s]:.3f}**" + ((" ✅" if cm[s] >= tg["core_mean"] else " ❌") if s == FINAL else "") for s in sigs) + " | | |")
+    if all("recall_by_gate" in fam for fam in fams.values()):
+        gates = list(next(iter(fams.values()))["recall_by_gate"])
+        lines += ["", "## The final column at narrower gates", "",
+                  "Registration runs on bank images one of whose hashes comes within the gate of a start region; a narrower "
+                  "gate registers fewer strangers at a big bank (docs/matching.md) and finds fewer copies:", "",
+                  "| family | " + " | ".join(f"gate {g}" for g in gates) + " |", "|---|" + "---:|" * len(gates)]
+        for f, fam in fams.items():
+            lines.append(f"| {f} | " + " | ".join(f"{fam['recall_by_gate'][g]:.3f}" for g in gates) + " |")
+        core = {g: np.mean([fams[f]["recall_by_gate"][g] for f in wild_edits.CORE]) for g in gates}
+        lines.append("| **core mean** | " + " | ".join(f"**{core[g]:.3f}**" for g in gates) + " |")
     lines += ["", "## Worst case: recall per quartile bin of each family's main parameter", "",
               "| family | parameter | bins: range (copies) " + " / ".join(sigs) + " |", "|---|---|---|"]
     for f, fam in fams.items():

@@ -539,12 +539,14 @@ def match_groups(
 
 # --- the default ---------------------------------------------------------------------------
 
-#: group-v4 (docs/matching.md; benchmarks/results/robustness_wild.md):
+#: group-v5 (docs/matching.md; benchmarks/results/robustness_wild.md):
 #: - bank: the full frame, one-side crops of 7.5%, corner crops of 6% and 10%,
-#:   centred 95% and 90% crops, +-4 degree rotations cropped to their centred
+#:   centred 95%, 90%, 84% and 76% crops, +-4 degree rotations cropped to their centred
 #:   90%, the two-thirds crops (one side's and two sides' thirds removed), and the trimmed
-#:   frame when trimming removes something (<= 26 hashes, all plain crops or rotations:
-#:   the browser computes them);
+#:   frame when trimming removes something (<= 28 hashes, all plain crops or rotations:
+#:   the browser computes them). The 84% and 76% crops (group-v5) are there for
+#:   :mod:`matcher.registration`: a copy cropped on every side still holds their regions,
+#:   which registration then finds inside it;
 #: - query: the full frame in its 8 dihedral turns (one PDQ computation), its
 #:   centred 90% and 80% crops, the two-thirds crops, +-3 degree rotations, the
 #:   trimmed frame, and up to two photo boxes found inside a frame with their
@@ -566,7 +568,7 @@ THIRDS = tuple(crop_side(s, 0.33) for s in "lrtb")
 CORNER_THIRDS = tuple(crop_corner(c, 0.33) for c in ("tl", "tr", "bl", "br"))
 
 DEFAULT_STRATEGY = Strategy(
-    name="group-v4",
+    name="group-v5",
     bank=(
         Variant("full", primary=True),
         *(crop_side(s, 0.075) for s in "lrtb"),
@@ -574,6 +576,8 @@ DEFAULT_STRATEGY = Strategy(
         *(crop_corner(c, 0.10) for c in ("tl", "tr", "bl", "br")),
         centre(0.95),
         centre(0.90),
+        centre(0.84),
+        centre(0.76),
         centre(0.90, +4),
         centre(0.90, -4),
         *THIRDS,

@@ -54,17 +54,25 @@ from .groups import (
 from .hash_value import hamming_matrix
 
 #: A (query start, bank hash) pair is worth registering when its distance is at most this.
-GATE = 72
+GATE = 80
 #: ... and both sides have at least this structure (below it, distinct images come too close).
 MIN_STRUCTURE = 162
-#: How many of the closest pairs are registered, and how many of the bank image's variants
-#: (the largest predicted inside the upload) are refined for each.
-PAIRS = 3
-TARGETS = 3
+#: How many of the closest pairs predict regions, how many of the bank image's variants (the
+#: largest predicted inside the upload) each predicts, and how many predictions (the closest
+#: on first sight) are refined.
+PAIRS = 5
+TARGETS = 4
+JOBS = 4
+#: At most this many bank images are registered per upload (the nearest first).
+MAX_CANDIDATES = 8
 #: Corner steps of the refinement, as shares of the region's size, coarse to fine.
 STEPS = (0.02, 0.01, 0.005)
 #: Samplings one registration may spend (about 0.1 ms each).
 MAX_EVALUATIONS = 600
+#: A target whose distance is still above this after the coarsest step is given up: a copy
+#: falls fast once its region is found, a stranger's distance barely moves (most of the
+#: registrations a platform runs are strangers that came within the gate).
+ABANDON = 72
 
 #: Accepting a registered region: the searched distance between distinct images is lower
 #: than a fixed variant's, so these sit below the group's own bands (benchmarks/registration.py).
@@ -82,6 +90,8 @@ START_VARIANTS: tuple[Variant, ...] = (
     *CORNER_THIRDS,
     centre(0.85, +3),
     centre(0.85, -3),
+    centre(0.80, +5.5),
+    centre(0.80, -5.5),
 )
 
 Quad = np.ndarray  # (4, 2) float64 corners tl, tr, br, bl as (x, y) in working-copy pixels
@@ -231,7 +241,11 @@ def refine(sampler: Sampler, quad: Quad, target: np.ndarray, stop_at: int, budge
     spent = 1
     for step in STEPS:
         improved = True
+        passes = 0
         while improved and best > stop_at and spent < budget:
+            if step == STEPS[0] and passes == 1 and best > ABANDON:
+                return best, quad  # a stranger: one pass moved it little (see ABANDON)
+            passes += 1
             improved = False
             size = np.array([np.hypot(*(quad[1] - quad[0])), np.hypot(*(quad[3] - quad[0]))])
             for move in _moves(step, size):
@@ -304,13 +318,17 @@ def register(
     bands: tuple[StructureBand, ...] = REGISTERED_BANDS,
     sampler: Sampler | None = None,
     starts: list[tuple[str, Quad]] | None = None,
+    start_codes: list[tuple[np.ndarray, int]] | None = None,
     force: bool = False,
 ) -> Registration | None:
     """Register the upload (its working copy) on one bank image's group; a match or None.
 
-    ``force`` returns the closest
-    registration even if no band accepts it (benchmarks: how close the search
-    brings two distinct images).
+    The ``PAIRS`` closest (start region, bank hash) pairs within ``gate`` each
+    predict where ``TARGETS`` of the bank image's variants lie in the upload;
+    every prediction is sampled once, and the ``JOBS`` closest are refined, a
+    job given up when one pass of the coarsest step leaves it above
+    ``ABANDON``. ``force`` returns the closest registration even if no band
+    accepts it (benchmarks: how close the search brings two distinct images).
     """
     geometry = _geometry(strategy)
     usable = [k for k, vh in enumerate(bank.hashes) if vh.variant in geometry and vh.structure >= MIN_STRUCTURE]
@@ -318,47 +336,38 @@ def register(
         return None
     sampler = sampler or Sampler(work)
     starts = starts if starts is not None else _starts(work)
-    start_codes = [sampler.hash(q) for _, q in starts]
+    start_codes = start_codes if start_codes is not None else [sampler.hash(q) for _, q in starts]
     keep = [i for i, (_, s) in enumerate(start_codes) if s >= MIN_STRUCTURE]
     if not keep:
         return None
     d = hamming_matrix(np.stack([start_codes[i][0] for i in keep]), bank.codes[usable])
-    order = np.argsort(d, axis=None, kind="stable")
-    best: Registration | None = None
-    closest: Registration | None = None
-    tried: set[tuple[int, int]] = set()
-    budget = MAX_EVALUATIONS
-    pairs = 0
-    for flat in order:
-        if pairs >= PAIRS or budget <= 0:
-            break
+    jobs = []
+    seen: set[int] = set()
+    for flat in np.argsort(d, axis=None, kind="stable")[:PAIRS]:
         qi, bj = np.unravel_index(int(flat), d.shape)
         if d[qi, bj] > gate:
             break
-        pairs += 1
         name, quad = starts[keep[qi]]
         anchor = bank.hashes[usable[bj]]
         for target_k, pred in _targets(quad, geometry[anchor.variant], bank, usable, geometry, work.shape):
-            if (keep[qi], target_k) in tried:
+            band = next((b for b in bands if min(bank.hashes[target_k].structure, start_codes[keep[qi]][1]) >= b.floor), None)
+            key = hash((target_k, tuple(np.round(pred / 4).astype(int).ravel())))  # the same region, predicted twice
+            if band is None or key in seen:
                 continue
-            tried.add((keep[qi], target_k))
-            target = bank.hashes[target_k]
-            band = next((b for b in bands if min(target.structure, start_codes[keep[qi]][1]) >= b.floor), None)
-            if band is None:
-                continue
-            before = sampler.evaluations
-            dist, q = refine(sampler, pred, target.code, band.match, min(budget, MAX_EVALUATIONS // PAIRS))
-            budget -= sampler.evaluations - before
-            if closest is None or dist < closest.distance:
-                closest = Registration(dist, band.match, f"{name}~{anchor.variant}", target.variant, tuple(map(tuple, np.round(q, 1))), sampler.evaluations)
-            if dist <= band.match and (best is None or dist - band.match < best.distance - best.threshold):
-                best = Registration(
-                    dist, band.match, f"{name}~{anchor.variant}", target.variant,
-                    tuple(map(tuple, np.round(q, 1))), sampler.evaluations,
-                )
-            if best is not None:
-                return best
-    return closest if force else best
+            seen.add(key)
+            first = _distance(sampler.hash(pred, False)[0], bank.hashes[target_k].code)
+            jobs.append((first, f"{name}~{anchor.variant}", target_k, pred, band))
+    jobs.sort(key=lambda j: j[0])
+    closest: Registration | None = None
+    for _, start, target_k, pred, band in jobs[:JOBS]:
+        target = bank.hashes[target_k]
+        dist, quad = refine(sampler, pred, target.code, band.match, MAX_EVALUATIONS // JOBS)
+        found = Registration(dist, band.match, start, target.variant, tuple(map(tuple, np.round(quad, 1))), sampler.evaluations)
+        if dist <= band.match:
+            return found
+        if closest is None or dist < closest.distance:
+            closest = found
+    return closest if force else None
 
 
 def _targets(quad: Quad, anchor: Variant, bank: HashGroup, usable: list[int], geometry: dict[str, Variant], shape):
@@ -385,36 +394,34 @@ def _targets(quad: Quad, anchor: Variant, bank: HashGroup, usable: list[int], ge
     return [(k, pred) for _, k, pred in found[:TARGETS]]
 
 
-def near(work: np.ndarray, banks: list[HashGroup], gate: int = GATE,
-         sampler: Sampler | None = None, starts: list[tuple[str, Quad]] | None = None) -> list[int]:
-    """Positions of the bank images one of whose hashes comes within ``gate`` of a start region."""
-    sampler = sampler or Sampler(work)
-    starts = starts if starts is not None else _starts(work)
-    hashed = [sampler.hash(q) for _, q in starts]
-    codes = np.stack([c for c, s in hashed if s >= MIN_STRUCTURE]) if any(s >= MIN_STRUCTURE for _, s in hashed) else None
-    if codes is None:
-        return []
-    out = []
-    for k, g in enumerate(banks):
-        if len(g) and int(hamming_matrix(codes, g.codes).min()) <= gate:
-            out.append(k)
-    return out
-
-
 def register_near(rgb: np.ndarray, banks: list[HashGroup], strategy: Strategy = DEFAULT_STRATEGY,
-                  skip: set[int] = frozenset()) -> list[tuple[int, Registration]]:
-    """Stage two for an upload (decoded pixels): register it on every bank image that came near.
+                  skip: set[int] = frozenset(), gate: int = GATE,
+                  max_candidates: int = MAX_CANDIDATES) -> list[tuple[int, Registration]]:
+    """Stage two for an upload (decoded pixels): register it on the bank images that came near.
 
-    ``skip``: positions the ordinary lookup already matched.
+    The bank images one of whose hashes comes within ``gate`` of a start
+    region, nearest first, at most ``max_candidates`` of them (the cost bound:
+    a stranger within the gate costs ~50 ms); ``skip``: positions the
+    ordinary lookup already matched.
     """
     work = reduce_to_working_size(rgb)
     sampler = Sampler(work)
     starts = _starts(work)
-    out = []
-    for k in near(work, banks, sampler=sampler, starts=starts):
-        if k in skip:
+    start_codes = [sampler.hash(q) for _, q in starts]
+    codes = [c for c, s in start_codes if s >= MIN_STRUCTURE]
+    if not codes:
+        return []
+    query = np.stack(codes)
+    near = []
+    for k, g in enumerate(banks):
+        if k in skip or not len(g):
             continue
-        r = register(work, banks[k], strategy, sampler=sampler, starts=starts)
+        d = int(hamming_matrix(query, g.codes).min())
+        if d <= gate:
+            near.append((d, k))
+    out = []
+    for _, k in sorted(near)[:max_candidates]:
+        r = register(work, banks[k], strategy, gate=gate, sampler=sampler, starts=starts, start_codes=start_codes)
         if r is not None:
             out.append((k, r))
     return out
