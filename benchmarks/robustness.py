@@ -513,7 +513,7 @@ def _registered(row: dict, rgb: np.ndarray, bank) -> None:
         return
     work = groups.reduce_to_working_size(rgb)
     sampler = registration.Sampler(work)
-    starts = registration._starts(work)
+    starts = registration.start_regions(work)
     start_codes = [sampler.hash(q) for _, q in starts]
     r = registration.register(work, bank, sampler=sampler, starts=starts, start_codes=start_codes)
     if r is not None:
@@ -536,7 +536,7 @@ def _registration_chunk(args: tuple[list, list]) -> list[dict]:
         except Exception:  # noqa: BLE001 - a broken negative is skipped
             continue
         sampler = registration.Sampler(work)
-        starts = registration._starts(work)
+        starts = registration.start_regions(work)
         hashed = [sampler.hash(q) for _, q in starts]
         codes = [c for c, st in hashed if st >= registration.MIN_STRUCTURE]
         if not codes:

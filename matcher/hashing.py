@@ -55,6 +55,10 @@ class FileHashes:
     width: int | None = None
     height: int | None = None
     error: MatcherError | None = None
+    #: The decoded image's working copy (long side <= 512), kept only when asked for
+    #: (``keep_work``): a second look (:mod:`matcher.registration`) needs pixels. In
+    #: memory only; never part of a record.
+    work: Any = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -138,6 +142,7 @@ def hash_file(
     group: Literal["bank", "query"] | None = None,
     max_bytes: int = loading.DEFAULT_MAX_BYTES,
     max_pixels: int = loading.DEFAULT_MAX_PIXELS,
+    keep_work: bool = False,
 ) -> FileHashes:
     """Hash one file; bad input ends up in ``result.error``, not as an exception.
 
@@ -177,6 +182,10 @@ def hash_file(
 
         result.group_strategy = DEFAULT_STRATEGY.name
         result.group = DEFAULT_STRATEGY.bank_group(rgb) if group == "bank" else DEFAULT_STRATEGY.query_group(rgb)
+    if keep_work:
+        from .groups import reduce_to_working_size
+
+        result.work = reduce_to_working_size(rgb)
     return result
 
 

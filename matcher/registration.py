@@ -289,7 +289,7 @@ def _moves(step: float, size: np.ndarray):
 # --- registering an upload on one bank image ----------------------------------------------
 
 
-def _starts(work: np.ndarray) -> list[tuple[str, Quad]]:
+def start_regions(work: np.ndarray) -> list[tuple[str, Quad]]:
     """Regions of the upload to pair with the bank image's hashes, each with its mirror image."""
     h, w = work.shape[:2]
     out: list[tuple[str, Quad]] = []
@@ -331,11 +331,12 @@ def register(
     accepts it (benchmarks: how close the search brings two distinct images).
     """
     geometry = _geometry(strategy)
-    usable = [k for k, vh in enumerate(bank.hashes) if vh.variant in geometry and vh.structure >= MIN_STRUCTURE]
+    structures = bank.structures
+    usable = [k for k, vh in enumerate(bank.hashes) if vh.variant in geometry and structures[k] >= MIN_STRUCTURE]
     if not usable:
         return None
     sampler = sampler or Sampler(work)
-    starts = starts if starts is not None else _starts(work)
+    starts = starts if starts is not None else start_regions(work)
     start_codes = start_codes if start_codes is not None else [sampler.hash(q) for _, q in starts]
     keep = [i for i, (_, s) in enumerate(start_codes) if s >= MIN_STRUCTURE]
     if not keep:
@@ -350,7 +351,7 @@ def register(
         name, quad = starts[keep[qi]]
         anchor = bank.hashes[usable[bj]]
         for target_k, pred in _targets(quad, geometry[anchor.variant], bank, usable, geometry, work.shape):
-            band = next((b for b in bands if min(bank.hashes[target_k].structure, start_codes[keep[qi]][1]) >= b.floor), None)
+            band = next((b for b in bands if min(structures[target_k], start_codes[keep[qi]][1]) >= b.floor), None)
             key = hash((target_k, tuple(np.round(pred / 4).astype(int).ravel())))  # the same region, predicted twice
             if band is None or key in seen:
                 continue
@@ -406,7 +407,7 @@ def register_near(rgb: np.ndarray, banks: list[HashGroup], strategy: Strategy = 
     """
     work = reduce_to_working_size(rgb)
     sampler = Sampler(work)
-    starts = _starts(work)
+    starts = start_regions(work)
     start_codes = [sampler.hash(q) for _, q in starts]
     codes = [c for c, s in start_codes if s >= MIN_STRUCTURE]
     if not codes:

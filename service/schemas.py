@@ -123,6 +123,11 @@ class MatchOut(BaseModel):
         description="high: within the signal's standard threshold (PDQ 31); "
         "review: within the hash-group strategy's wider one only. Every match is a lead for review either way.",
     )
+    registered: bool = Field(
+        False,
+        description="Found by registration (/v1/match/image only): a region of the upload, found and warped back, "
+        "within the registered threshold of this hash; always of review confidence.",
+    )
 
 
 class QueryResult(BaseModel):

@@ -51,6 +51,17 @@ class Settings(BaseSettings):
         description="Cap on the PDQ match distance. Default: the hash-group strategy's (52, best recall); "
         "31 answers about 10x faster on large banks but misses more edited copies (docs/matching.md).",
     )
+    registration: bool = Field(
+        True,
+        description="/v1/match/image: when the lookup finds nothing, register the upload on the bank pictures "
+        "its start regions come within registration_radius of (matcher.registration; ~50 ms per candidate, "
+        "at most 8) and answer what it finds with review confidence.",
+    )
+    registration_radius: int = Field(
+        64, ge=0, le=80,
+        description="PDQ distance within which an upload's start regions make a bank picture a registration "
+        "candidate: wider finds more copies (docs/matching.md) and costs more index time and candidates on a big bank.",
+    )
     review_band: Literal["deferred", "sync", "off"] = Field(
         "deferred",
         description="PDQ matches between 31 and the strategy's 52 ('review' confidence): searched after the "

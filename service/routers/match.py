@@ -27,6 +27,7 @@ from matcher.hashing import hash_file
 from matcher.signals import SignalType, get_signal
 
 from .. import matching
+from ..second_look import second_look
 from ..auth.api_keys import Caller
 from ..bank_index import BankIndex
 from ..deps import get_index, get_settings, platform_with
@@ -228,7 +229,7 @@ async def match_image(
     # Decoding and hashing take milliseconds of CPU: off the event loop.
     result = await run_in_threadpool(
         hash_file, data, ("md5", "pdq"), group="query", max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_upload_pixels,
+        max_pixels=settings.max_upload_pixels, keep_work=settings.registration,
     )
     del data  # the image bytes go no further than this function
     if result.error is not None:
@@ -254,6 +255,15 @@ async def match_image(
     found, events = await run_in_threadpool(
         matching.resolve, hits, queries, request.app.state.readers, caller, "image", radius
     )
+    matches = found.get(0, [])
+    if result.work is not None and len(queries) > 1 and not any(m.signal == "pdq" for m in matches):
+        # The lookup missed: a second look at the pixels (service.second_look), then they are dropped.
+        registered, more = await anyio.to_thread.run_sync(
+            second_look, result.work, index, request.app.state.readers, caller, settings.registration_radius,
+            content_ref, preview_url, {m.hash_id for m in matches}, limiter=_search_limiter(request.app),
+        )
+        matches, events = matches + registered, events + more
+    result.work = None
     await run_in_threadpool(matching.record, request.app.state.sessions, events)
-    checked["matches"] = [m.model_dump() for m in found.get(0, [])]
+    checked["matches"] = [m.model_dump() for m in matches]
     return _answer([checked], band)

@@ -512,3 +512,61 @@ def test_a_structure_that_contradicts_the_quality_is_refused(client, platform):
     assert bad["results"][0]["status"] == "invalid" and bad["results"][0]["code"] == "structure_inconsistent"
     md5 = match(client, platform, {"signal": "md5", "hash": "0" * 32, "structure": 5}).json()
     assert md5["results"][0]["code"] == "structure_inconsistent"
+
+
+def _bridge_group_item() -> dict:
+    """The bridge photo's bank group, as the victim's page submits it."""
+    from matcher.groups import DEFAULT_STRATEGY
+    from matcher import loading
+
+    group = DEFAULT_STRATEGY.bank_group(loading.load_rgb_array(FIXTURES / "pdq" / "bridge-1-original.jpg"))
+    hashes = [{"signal": "pdq", "hash": h.hex, "quality": h.quality, "structure": h.structure, "variant": h.variant}
+              for h in group.hashes]
+    return {"kind": "image", "hashes": hashes}
+
+
+def _reshared_bridge() -> bytes:
+    """Cropped 2-12% per side and mirrored: no hash of the upload meets the bank group."""
+    photo = Image.open(FIXTURES / "pdq" / "bridge-1-original.jpg").convert("RGB")
+    w, h = photo.size
+    copy = photo.crop((round(0.02 * w), round(0.12 * h), w - round(0.12 * w), h - round(0.03 * h)))
+    out = io.BytesIO()
+    copy.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_an_image_upload_the_lookup_misses_is_found_by_registration_for_review(client, platform):
+    case = submit(client, _bridge_group_item())
+    catch_up(client.app)
+    upload = _reshared_bridge()
+    by_hash = hash_file(upload, ("pdq",), group="query")
+    queries = [pdq_query(h.hex, "hashes-only", quality=h.quality, structure=h.structure) for h in by_hash.group.hashes]
+    assert matched_ids(match(client, platform, *queries)) == [[] for _ in queries]  # hashes alone: no match
+
+    response = client.post("/v1/match/image", files={"file": ("r.jpg", upload, "image/jpeg")},
+                           data={"content_ref": "reshared"}, headers=platform)
+    assert response.status_code == 200, response.text
+    (found,) = response.json()["results"][0]["matches"]
+    assert found["registered"] is True and found["confidence"] == "review" and found["distance"] <= 31
+    with client.app.state.readers() as session:
+        events = session.scalars(select(MatchEvent).where(MatchEvent.content_ref == "reshared")).all()
+        assert [(e.hash_id, e.query_kind) for e in events] == [(found["hash_id"], "image")]
+    assert client.get(f"/v1/cases/{case['case_number']}", headers=pin_headers(case)).json()["matches"] == 1
+
+
+def test_registration_can_be_switched_off(tmp_path, database_url):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    from .conftest import make_settings
+    from .helpers import create_platform
+
+    app = create_app(make_settings(tmp_path / "data", database_url, registration=False))
+    with TestClient(app, raise_server_exceptions=False) as off:
+        headers = {"Authorization": f"Bearer {create_platform(off.app, 'p', ('match',))}"}
+        submit(off, _bridge_group_item())
+        catch_up(off.app)
+        response = off.post("/v1/match/image", files={"file": ("r.jpg", _reshared_bridge(), "image/jpeg")}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["results"][0]["matches"] == []
