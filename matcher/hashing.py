@@ -108,6 +108,8 @@ def hash_image(image: loading.ImageSource, signals: tuple[str, ...] = ("pdq",)) 
     types = [get_signal(name) for name in signals]
     if any(t.source == "file" for t in types):
         raise ValueError("exact digests are computed from file bytes: use hash_file()")
+    if any(t.source == "video" for t in types):
+        raise ValueError("vpdq hashes videos: use hash_file() or matcher.video.hash_video()")
     return _image_hashes(loading.load_rgb_array(image), types)
 
 
