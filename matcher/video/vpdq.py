@@ -27,6 +27,7 @@ from .decoding import DEFAULT_LIMITS, OpenVideo, VideoLimits, VideoSource
 
 #: Seconds between sampled frames, Meta's default.
 DEFAULT_INTERVAL = 1.0
+_FLIPY = pdq.DIHEDRAL_NAMES.index("flipy")  # left-right mirror
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,10 @@ def hash_video(
             if dihedral:
                 codes, structure = pdq.hash_rgb_dihedral_structure(sampled.rgb)
                 code = codes[0]
+                # The mirror, the turn re-uploads take most, from the mirrored pixels: the
+                # coefficient trick is exact only where PDQ's decimation is symmetric, and
+                # small frames (under ~320 px) lose up to a third of their mirrored matches.
+                codes[_FLIPY] = pdq.hash_rgb_structure(sampled.rgb[:, ::-1])[0]
                 turns.append(codes)
             else:
                 code, structure = pdq.hash_rgb_structure(sampled.rgb)
