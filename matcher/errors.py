@@ -72,3 +72,51 @@ class IndexFormatError(MatcherError):
     """A saved hash index that is not a valid index file (wrong format, shapes, dtypes, bounds)."""
 
     code = "index_malformed"
+
+
+class VideoError(MatcherError):
+    """The bytes given could not be turned into sampled video frames safely."""
+
+    code = "video_error"
+
+
+class EmptyVideoError(VideoError):
+    """Zero bytes, or a video stream with no frame that decodes (a zero-length video)."""
+
+    code = "video_empty"
+
+
+class NotAVideoError(VideoError):
+    """Not a container we open (an image, a document, or bytes we cannot recognise)."""
+
+    code = "video_not_a_video"
+
+
+class NoVideoStreamError(VideoError):
+    """A container with no moving picture in it (audio only, or only cover art)."""
+
+    code = "video_no_video_stream"
+
+
+class UnsupportedVideoFormatError(VideoError):
+    """A container we open holding a video codec we do not decode."""
+
+    code = "video_unsupported_format"
+
+
+class CorruptVideoError(VideoError):
+    """The container or its video stream is truncated or damaged."""
+
+    code = "video_corrupt"
+
+
+class VideoTooLargeError(VideoError):
+    """Too many bytes, or frames with too many pixels: refused before decoding them."""
+
+    code = "video_too_large"
+
+
+class VideoTooLongError(VideoError):
+    """Longer than the duration or frame-count limits: refused, or stopped once it passes them."""
+
+    code = "video_too_long"

@@ -8,6 +8,7 @@ stops a batch, so one broken file in a folder of thousands costs one line.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,7 @@ from . import loading
 from .errors import (
     ImageError,
     MatcherError,
-    NotAnImageError,
     UnreadableFileError,
-    UnsupportedImageFormatError,
 )
 from .hash_value import Hash
 from .signals import get_signal
@@ -29,17 +28,17 @@ from .signals.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
 
 if TYPE_CHECKING:
     from .groups import HashGroup
+    from .video import VideoHash, VideoLimits
 
 #: What ``ncii hash`` computes unless asked otherwise.
 DEFAULT_SIGNALS: tuple[str, ...] = ("md5", "pdq")
 
-# Containers whose bytes we hash exactly but never decode (StopNCII hashes
-# videos with MD5). Sniffed from the first bytes, not from the file name.
-_VIDEO_MAGIC = (
-    (4, b"ftyp"),  # MP4, MOV, 3GP (ISO media, unless its brands say HEIF/AVIF)
-    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
-    (0, b"FLV"),
-)
+#: What ``ncii hash`` computes: also ``vpdq`` for videos (a library caller asks for it by name).
+CLI_SIGNALS: tuple[str, ...] = ("md5", "pdq", "vpdq")
+
+#: Bytes read from a file to tell a video container from a picture.
+_SNIFF_BYTES = 4096
+_DIGEST_CHUNK = 4 << 20
 
 
 @dataclass
@@ -47,8 +46,10 @@ class FileHashes:
     """Everything known about one input: its hashes, or why there are none."""
 
     path: str | None
-    kind: str = "image"  # "image", "video" (exact digests only) or "error"
+    kind: str = "image"  # "image", "video" or "error"
     hashes: dict[str, Hash] = field(default_factory=dict)
+    #: A video's vPDQ hash, when asked for (``"vpdq"`` among the signals).
+    video: "VideoHash | None" = None
     dihedral: list[Hash] | None = None
     group: "HashGroup | None" = None
     group_strategy: str | None = None
@@ -83,6 +84,8 @@ class FileHashes:
             record["pdq_dihedral"] = {n: h.hex for n, h in zip(DIHEDRAL_NAMES, self.dihedral)}
         if self.group is not None:
             record["group"] = {"strategy": self.group_strategy, "hashes": self.group.records()}
+        if self.video is not None:
+            record["vpdq"] = self.video.to_record()
         if self.width is not None:
             record["width"], record["height"] = self.width, self.height
         if self.error is not None:
@@ -91,12 +94,14 @@ class FileHashes:
 
 
 def looks_like_video(head: bytes) -> bool:
-    """A video container, judged from the file's first bytes (pass at least the first kilobyte)."""
-    if loading.is_iso_picture(head):
-        return False
-    return any(head[offset : offset + len(magic)] == magic for offset, magic in _VIDEO_MAGIC) or (
-        head[:4] == b"RIFF" and head[8:12] == b"AVI "
-    )
+    """A video container, judged from the file's first bytes (pass at least the first kilobyte).
+
+    Sniffed, never taken from the file name: MP4/MOV/3GP (unless its brands say
+    HEIF/AVIF), Matroska/WebM, AVI, FLV, MPEG-TS (:func:`matcher.video.sniff_container`).
+    """
+    from .video.decoding import sniff_container
+
+    return sniff_container(head) is not None
 
 
 def hash_image(image: loading.ImageSource, signals: tuple[str, ...] = ("pdq",)) -> dict[str, Hash]:
@@ -107,6 +112,8 @@ def hash_image(image: loading.ImageSource, signals: tuple[str, ...] = ("pdq",)) 
     types = [get_signal(name) for name in signals]
     if any(t.source == "file" for t in types):
         raise ValueError("exact digests are computed from file bytes: use hash_file()")
+    if any(t.source == "video" for t in types):
+        raise ValueError("vpdq hashes videos: use hash_file() or matcher.video.hash_video()")
     return _image_hashes(loading.load_rgb_array(image), types)
 
 
@@ -143,21 +150,37 @@ def hash_file(
     max_bytes: int = loading.DEFAULT_MAX_BYTES,
     max_pixels: int = loading.DEFAULT_MAX_PIXELS,
     keep_work: bool = False,
+    video_limits: "VideoLimits | None" = None,
 ) -> FileHashes:
     """Hash one file; bad input ends up in ``result.error``, not as an exception.
 
     ``group="bank"`` adds the hash group a submitted picture is stored as,
     ``group="query"`` the hashes an upload is looked up with (:mod:`matcher.groups`).
+    A video (sniffed from its first bytes) gets the exact digests asked for
+    and, if ``"vpdq"`` is among ``signals``, its vPDQ hash (with each frame's
+    rotations and mirrors when ``group="query"``), within ``video_limits``
+    instead of the picture limits; a path is then streamed, never read whole.
     """
     types = [get_signal(name) for name in signals]
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
     result = FileHashes(path=path)
+    wants_video = any(t.source in ("file", "video") for t in types)
+    if path is not None and wants_video:
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(_SNIFF_BYTES)
+        except OSError as error:
+            return _failed(result, _unreadable(path, error))
+        if looks_like_video(head):
+            return _hash_video(result, path, types, group, video_limits)
     try:
         data = loading.read_source_bytes(source, max_bytes)
     except ImageError as error:
         return _failed(result, error)
     except OSError as error:  # missing file, permission denied, a directory
         return _failed(result, _unreadable(path, error))
+    if wants_video and looks_like_video(data[:_SNIFF_BYTES]):
+        return _hash_video(result, data, types, group, video_limits)
     for t in types:
         if t.source == "file":
             result.hashes[t.name] = t.compute_bytes(data)
@@ -166,11 +189,6 @@ def hash_file(
         return result
     try:
         rgb = loading.load_rgb_array(data, max_pixels=max_pixels, max_bytes=max_bytes)
-    except (NotAnImageError, UnsupportedImageFormatError) as error:
-        if looks_like_video(data[:1024]) and any(t.source == "file" for t in types):
-            result.kind = "video"  # exact digests only, as StopNCII does for videos
-            return result
-        return _failed(result, error)
     except ImageError as error:
         return _failed(result, error)
     result.height, result.width = rgb.shape[:2]
@@ -187,6 +205,52 @@ def hash_file(
 
         result.work = reduce_to_working_size(rgb)
     return result
+
+
+def _hash_video(result: FileHashes, source: str | bytes, types, group, limits) -> FileHashes:
+    """A video: its exact digests (streamed from a path) and, if asked, its vPDQ hash."""
+    from .errors import VideoError
+    from .video.decoding import DEFAULT_LIMITS
+
+    limits = limits or DEFAULT_LIMITS
+    result.kind = "video"
+    try:
+        digests = [t for t in types if t.source == "file"]
+        if digests:
+            result.hashes.update(_digests(source, digests, limits.max_bytes))
+        for t in types:
+            if t.source == "video":
+                result.video = t.compute_video(source, dihedral=group == "query", limits=limits)
+                result.width, result.height = result.video.width, result.video.height
+    except VideoError as error:
+        return _failed(result, error)
+    except OSError as error:
+        return _failed(result, _unreadable(result.path, error))
+    return result
+
+
+def _digests(source: str | bytes, types, max_bytes: int) -> dict[str, Hash]:
+    """Exact digests of a file's bytes; a path is read in chunks, so a large video is never held whole."""
+    from .errors import VideoTooLargeError
+
+    if not isinstance(source, bytes):
+        size = os.path.getsize(source)
+        if size > max_bytes:
+            raise VideoTooLargeError(f"The file is {size:,} bytes; videos up to {max_bytes:,} bytes are hashed.")
+        if any(t.name not in _DIGESTS for t in types):  # a plug-in digest: it needs the bytes whole
+            with open(source, "rb") as handle:
+                source = handle.read()
+    if isinstance(source, bytes):
+        return {t.name: t.compute_bytes(source) for t in types}
+    running = {t.name: _DIGESTS[t.name]() for t in types}
+    with open(source, "rb") as handle:
+        while chunk := handle.read(_DIGEST_CHUNK):
+            for digest in running.values():
+                digest.update(chunk)
+    return {name: Hash(name, digest.digest()) for name, digest in running.items()}
+
+
+_DIGESTS = {"md5": lambda: hashlib.md5(usedforsecurity=False), "sha256": hashlib.sha256}
 
 
 def _unreadable(path: str | None, error: OSError) -> UnreadableFileError:

@@ -2,13 +2,17 @@
 
 A hotline or a platform can check files against a hash list without running
 the service: the bank is the JSON Lines that ``ncii hash --group`` prints
-(one picture per line, its hash group), or plain lines with a ``pdq`` hash
-(and ``quality``), or an ``md5`` for exact matches. Lines are numbered from 1,
-so a match names the bank line it met.
+(one picture per line, its hash group; one video per line, its ``vpdq``
+frames), or plain lines with a ``pdq`` hash (and ``quality``), or an ``md5``
+for exact matches. Lines are numbered from 1, so a match names the bank line
+it met.
 
 The PDQ hashes go into a :class:`~matcher.index.HashIndex` searched at the
 strategy's widest threshold; each hit is then held to the threshold of its
 pair (primary or secondary, as :class:`~matcher.groups.Strategy` says).
+Video frames go into an index of their own, searched at vPDQ's 31 bits in each
+of the query's orientations; the bank videos that any frame meets are then
+held to the vPDQ rule (:mod:`matcher.video.comparison`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from .errors import HashFormatError, MatcherError
 from .groups import DEFAULT_STRATEGY, HashGroup, Strategy
 from .hashing import FileHashes
 from .index import HashIndex
+from .video.comparison import DEFAULT_POLICY, CountedFrames, VpdqPolicy, best_match, match_from_pairs
+from .video.vpdq import VideoHash
 
 
 class BankFileError(MatcherError):
@@ -41,6 +47,11 @@ class BankMatch:
     query_variant: str
     bank_variant: str
     signal: str = "pdq"
+    #: vpdq only: the shares of frames matched each way and the matched time ranges (seconds).
+    query_share: float | None = None
+    bank_share: float | None = None
+    query_ranges: list[list[float]] | None = None
+    bank_ranges: list[list[float]] | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -54,10 +65,18 @@ class LocalBank:
     paths: dict[int, str | None] = field(default_factory=dict)  # line -> path
     md5: dict[str, list[int]] = field(default_factory=dict)  # md5 hex -> lines
     groups: dict[int, HashGroup] = field(default_factory=dict)  # line -> its group (for registration)
+    video_policy: VpdqPolicy = DEFAULT_POLICY
+    videos: dict[int, CountedFrames] = field(default_factory=dict)  # line -> its counted frames
+    frame_index: HashIndex | None = None
+    frame_rows: list[tuple[int, int]] = field(default_factory=list)  # id -> (line, distinct frame)
 
     @property
     def pictures(self) -> int:
         return len({line for line, _, _ in self.rows})
+
+    @property
+    def video_frames(self) -> int:
+        return len(self.frame_rows)
 
     @classmethod
     def from_jsonl(cls, path: str | Path, strategy: Strategy = DEFAULT_STRATEGY) -> LocalBank:
@@ -69,6 +88,7 @@ class LocalBank:
                     continue
                 try:
                     record = json.loads(text)
+                    video = VideoHash.from_record(record["vpdq"]) if "vpdq" in record else None
                     group = _group_of(record)
                 except (ValueError, KeyError, TypeError) as error:
                     raise BankFileError(f"{Path(path).name} line {number}: not a hash record ({error})") from None
@@ -77,6 +97,8 @@ class LocalBank:
                     bank.md5.setdefault(record["md5"].lower(), []).append(number)
                 if len(group):
                     bank.groups[number] = group
+                if video is not None:
+                    bank._add_video(number, video)
                 for member in group:
                     if member.quality < strategy.min_quality:
                         continue  # too plain to match on (PDQ quality below 50)
@@ -84,7 +106,16 @@ class LocalBank:
                     codes.append(member.code)
         if codes:
             bank.index.add(np.arange(len(codes), dtype=np.int64), np.stack(codes))
+        if bank.frame_rows:
+            frames = np.concatenate([bank.videos[line].codes for line in bank.videos])
+            bank.frame_index = HashIndex(256, tuned_threshold=bank.video_policy.distance)
+            bank.frame_index.add(np.arange(len(frames), dtype=np.int64), frames)
         return bank
+
+    def _add_video(self, line: int, video: VideoHash) -> None:
+        counted = CountedFrames(video, self.video_policy.min_quality)
+        self.videos[line] = counted
+        self.frame_rows.extend((line, k) for k in range(len(counted)))
 
     def match(self, query: FileHashes) -> list[BankMatch]:
         """Bank pictures this file matches: exact MD5 first, then PDQ groups, best first."""
@@ -93,6 +124,8 @@ class LocalBank:
         if md5 is not None:
             for line in self.md5.get(md5.hex, ()):
                 found.append(BankMatch(line, self.paths.get(line), 0, 0, "file", "file", "md5"))
+        if query.video is not None:
+            return found + self.match_video(query.video)
         group = query.group
         if group is None or not len(group) or not self.rows:
             return found
@@ -124,6 +157,42 @@ class LocalBank:
         ]
         return sorted(found, key=lambda m: (m.distance - m.threshold, m.line))
 
+    def match_video(self, video: VideoHash) -> list[BankMatch]:
+        """Bank videos this video matches under the vPDQ rule, in its best orientation, best first."""
+        if self.frame_index is None:
+            return []
+        policy = self.video_policy
+        query = CountedFrames(video, policy.min_quality)
+        per_line: dict[int, list] = {}
+        for orientation in policy.orientations:
+            codes = query.turned(orientation)
+            if codes is None or not len(codes):
+                continue
+            pairs: dict[int, tuple[list, list, list]] = {}
+            for q_index, hits in enumerate(self.frame_index.search(codes, policy.distance)):
+                for row_id, distance in zip(hits.ids, hits.distances):
+                    line, b_index = self.frame_rows[int(row_id)]
+                    qs, bs, ds = pairs.setdefault(line, ([], [], []))
+                    qs.append(q_index)
+                    bs.append(b_index)
+                    ds.append(int(distance))
+            for line, (qs, bs, ds) in pairs.items():
+                per_line.setdefault(line, []).append(
+                    match_from_pairs(query, self.videos[line], np.array(qs), np.array(bs), np.array(ds), orientation, policy)
+                )
+        found = []
+        for line, results in per_line.items():
+            best = best_match(results)
+            if best is not None and best.matched:
+                record = best.to_record()
+                found.append(
+                    BankMatch(
+                        line, self.paths.get(line), best.distance or 0, policy.distance, best.orientation, "frames",
+                        "vpdq", record["query_share"], record["bank_share"], record["query_ranges"], record["bank_ranges"],
+                    )
+                )
+        return sorted(found, key=lambda m: (-min(m.query_share, m.bank_share), m.distance, m.line))
+
 
 def _group_of(record: dict[str, Any]) -> HashGroup:
     """The PDQ hashes of one bank line: its group, or its single ``pdq`` hash."""
@@ -135,6 +204,6 @@ def _group_of(record: dict[str, Any]) -> HashGroup:
         if len(text) != 64:
             raise HashFormatError("a pdq hash has 64 hex digits")
         return HashGroup.from_records([{"variant": "full", "pdq": text, "quality": record.get("quality", 100)}])
-    if isinstance(record.get("md5"), str):
+    if isinstance(record.get("md5"), str) or "vpdq" in record:
         return HashGroup(())
-    raise KeyError("no group, pdq or md5")
+    raise KeyError("no group, pdq, vpdq or md5")

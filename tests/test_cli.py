@@ -164,3 +164,50 @@ def test_match_registers_a_copy_the_lookup_misses(tmp_path: Path) -> None:
     (found,) = records(result.stdout)[0]["matches"]
     assert found["line"] == 1 and found["distance"] <= found["threshold"]
     assert found["query_variant"].startswith("registered(")
+
+
+def test_hash_gives_videos_md5_and_vpdq_and_images_what_they_had(tmp_path: Path) -> None:
+    from . import synth_video as sv
+
+    (tmp_path / "clip.mp4").write_bytes(sv.scene(4))
+    shutil.copy(PDQ_DIR / "wee.jpg", tmp_path / "wee.jpg")
+    result = run("hash", "--workers", "1", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    video, image = records(result.stdout)
+    assert video["kind"] == "video" and len(video["md5"]) == 32 and (video["width"], video["height"]) == (320, 240)
+    assert [f["time"] for f in video["vpdq"]["frames"]] == [0.0, 1.0, 2.0, 3.0]
+    assert set(video["vpdq"]["frames"][0]) == {"pdq", "quality", "frame", "time"}
+    assert set(image) == {"path", "kind", "md5", "pdq", "quality", "structure", "width", "height"}
+    # CSV keeps its columns unless vpdq is asked for by name.
+    default_csv = run("hash", "--workers", "1", "-f", "csv", str(tmp_path))
+    assert "vpdq" not in default_csv.stdout.splitlines()[0]
+    named = list(csv.DictReader(io.StringIO(run("hash", "--workers", "1", "-f", "csv", "-s", "md5,vpdq", str(tmp_path)).stdout)))
+    assert len(named[0]["vpdq"].split()) == 4 and named[1]["vpdq"] == ""
+
+
+def test_match_finds_reencoded_and_mirrored_videos_in_a_bank_file(tmp_path: Path) -> None:
+    from . import synth_video as sv
+
+    original = list(sv.scene_frames(sv.picture(), 8, 30))
+    (tmp_path / "bank").mkdir()
+    sv.encode(original, tmp_path / "bank" / "original.mp4")
+    sv.encode(sv.scene_frames(sv.picture("q1050.jpg"), 8, 30), tmp_path / "bank" / "other.mp4")
+    bank_run = run("hash", "--workers", "1", str(tmp_path / "bank"))
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text(bank_run.stdout)
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    sv.encode(original[::2], uploads / "halfrate.mp4", fps=15, size=(200, 150), options={"crf": "32"})
+    sv.encode(original, uploads / "mirrored.webm", codec="libvpx-vp9", container="webm", mirror=True)
+    sv.encode(sv.scene_frames(sv.picture("rgb.jpeg"), 8, 30), uploads / "unrelated.mp4")
+    result = run("match", "--workers", "1", "--bank", str(bank), str(uploads))
+    assert result.exit_code == 0, result.output
+    by_name = {Path(r["path"]).stem: r for r in records(result.stdout)}
+    lines = {Path(json.loads(line)["path"]).stem: n for n, line in enumerate(bank.read_text().splitlines(), 1)}
+    for name, orientation in (("halfrate", "original"), ("mirrored", "flipy")):
+        best = by_name[name]["matches"][0]
+        assert best["signal"] == "vpdq" and best["line"] == lines["original"], name
+        assert best["query_variant"] == orientation and best["query_share"] >= 0.8 and best["bank_share"] >= 0.8
+        assert best["bank_ranges"][0][0] == 0.0
+    assert by_name["unrelated"]["matches"] == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -18,7 +18,8 @@ from PIL import Image
 from ..errors import UnknownSignalError
 from ..hash_value import Hash
 
-Source = Literal["image", "file"]
+#: What a type is computed from: decoded pixels, the raw file bytes, or a video's sampled frames.
+Source = Literal["image", "file", "video"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class SignalType:
     min_quality: int | None = None
     #: Optional fast path from decoded (H, W, 3) uint8 pixels, skipping a PIL copy.
     compute_rgb: Callable[[np.ndarray], Hash] | None = None
+    #: Video types: the file bytes (or path) in, a ``matcher.video.VideoHash`` out. ``bits``,
+    #: ``threshold`` and ``min_quality`` then describe one frame's hash.
+    compute_video: Callable[..., Any] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -83,8 +87,9 @@ def register(signal: SignalType) -> SignalType:
         raise ValueError(f"a signal type named {signal.name!r} is already registered")
     if signal.bits % 8:
         raise ValueError("signal bit lengths are whole bytes")
-    if (signal.compute_image is None) == (signal.compute_bytes is None):
-        raise ValueError("a signal type computes from an image or from bytes, exactly one")
+    computes = [signal.compute_image, signal.compute_bytes, signal.compute_video]
+    if sum(c is not None for c in computes) != 1:
+        raise ValueError("a signal type computes from an image, from bytes or from a video, exactly one")
     _REGISTRY[signal.name] = signal
     return signal
 
