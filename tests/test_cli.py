@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from matcher.cli import app
+from service.cli import app
 from matcher.groups import DEFAULT_STRATEGY
 
 from .conftest import FIXTURES

@@ -21,15 +21,13 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from matcher.cli import app
-
-from .db.engine import make_engine, make_sessionmaker
-from .db.migrate import upgrade
-from .settings import Settings
-from .sync import runner
-from .sync.client_native import NativeRemote
-from .sync.client_stopncii import StopNCIIRemote
-from .sync.remote import Interrupted, RemoteAuthError, RemoteProtocolError, SyncError, check_url
+from ..db.engine import make_engine, make_sessionmaker
+from ..db.migrate import upgrade
+from ..settings import Settings
+from ..sync import runner
+from ..sync.client_native import NativeRemote
+from ..sync.client_stopncii import StopNCIIRemote
+from ..sync.remote import Interrupted, RemoteAuthError, RemoteProtocolError, SyncError, check_url
 
 err = Console(stderr=True, highlight=False)
 
@@ -92,7 +90,6 @@ def _describe(summary: runner.RunSummary) -> str:
     )
 
 
-@app.command()
 def sync(
     from_url: Annotated[str, typer.Option("--from", help="The remote bank's base address.")],
     key: Annotated[

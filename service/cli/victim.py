@@ -23,10 +23,11 @@ from rich.console import Console
 from rich.table import Table
 
 from matcher import groups
-from matcher.cli import _progress, app, iter_input_paths
 from matcher.errors import ImageError
 from matcher.hashing import looks_like_video
 from matcher.loading import load_rgb_array
+
+from .hash_match import _progress, iter_input_paths
 
 err = Console(stderr=True)
 out = Console()
@@ -115,7 +116,6 @@ def _read_pin(pin_file: Path | None) -> str:
     return pin
 
 
-@app.command()
 def submit(
     paths: Annotated[list[str], typer.Argument(help="Photos, videos or folders (recursive); - reads paths from stdin.")],
     server: ServerOption = DEFAULT_SERVER,
@@ -163,7 +163,6 @@ def submit(
     print(f"PIN: {created['pin']}")
 
 
-@app.command()
 def status(
     case: CaseArgument,
     server: ServerOption = DEFAULT_SERVER,
@@ -187,7 +186,6 @@ def status(
     out.print(table)
 
 
-@app.command()
 def withdraw(
     case: CaseArgument,
     server: ServerOption = DEFAULT_SERVER,

@@ -17,16 +17,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from matcher.cli import app
-
-from .auth import moderators
-from .db.engine import transaction
-from .db.migrate import migrated_sessions
-from .db.models import Moderator, Platform
-from .settings import Settings
+from ..auth import moderators
+from ..db.engine import transaction
+from ..db.migrate import migrated_sessions
+from ..db.models import Moderator, Platform
+from ..settings import Settings
 
 moderator_app = typer.Typer(help="Moderator accounts (review UI, hotline).", no_args_is_help=True)
-app.add_typer(moderator_app, name="moderator")
 
 out = Console()
 err = Console(stderr=True)

@@ -17,17 +17,15 @@ from typing import IO, Annotated
 import typer
 from rich.console import Console
 
-from matcher.cli import app
 from matcher.errors import MatcherError
 from matcher.signals import get_signal
 
-from .bank import imports
-from .db.engine import make_engine, make_sessionmaker, transaction
-from .db.migrate import upgrade
-from .settings import Settings
+from ..bank import imports
+from ..db.engine import make_engine, make_sessionmaker, transaction
+from ..db.migrate import upgrade
+from ..settings import Settings
 
 bank_app = typer.Typer(help="The hash bank: plain hash lists in and out (hotline admins).", no_args_is_help=True)
-app.add_typer(bank_app, name="bank")
 
 err = Console(stderr=True)
 ERRORS_SHOWN = 20

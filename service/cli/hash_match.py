@@ -1,4 +1,4 @@
-"""``ncii``: the command line for helpers, hotline staff and platforms.
+"""``ncii hash`` and ``ncii match``: the commands that need no service, only ``matcher``.
 
 ``ncii hash`` turns files into hash records on the user's own machine, so that
 only hashes ever need to leave it. Output goes to stdout (JSON Lines or CSV),
@@ -20,22 +20,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .batch import default_workers, hash_files
-from .errors import MatcherError
-from .hashing import CLI_SIGNALS
-from .signals import get_signal, signal_names
-
-app = typer.Typer(
-    name="ncii",
-    help="Hash images on your own machine and match them against hash banks. Images never leave it.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-
-@app.callback()
-def _root() -> None:
-    """Hash images on your own machine and match them against hash banks."""
-
+from matcher.batch import default_workers, hash_files
+from matcher.errors import MatcherError
+from matcher.hashing import CLI_SIGNALS
+from matcher.signals import get_signal, signal_names
 
 #: Exit status when some input could not be hashed (the others were).
 EXIT_SOME_FAILED = 1
@@ -120,7 +108,6 @@ class _CsvWriter:
         self.writer.writerow(row)
 
 
-@app.command("hash")
 def hash_command(
     paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or - to read paths from stdin.")],
     signals: Annotated[
@@ -172,7 +159,6 @@ def hash_command(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-@app.command("match")
 def match_command(
     paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or - to read paths from stdin.")],
     bank: Annotated[
@@ -194,7 +180,7 @@ def match_command(
     banked picture's group), vPDQ for videos (80% of frames matched both ways, the video tried
     mirrored and turned too) and exact MD5. Exit status 1 if any file could not be hashed.
     """
-    from .local_bank import LocalBank
+    from matcher.local_bank import LocalBank
 
     try:
         local = LocalBank.from_jsonl(bank)
@@ -231,7 +217,7 @@ def match_command(
 
 def _registered(local, path: str, skip: set[int]) -> list:
     """Decode the file again (only files the lookup missed) and register it on the bank."""
-    from . import loading
+    from matcher import loading
 
     try:
         rgb = loading.load_rgb_array(path)
@@ -265,11 +251,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
