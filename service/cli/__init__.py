@@ -30,7 +30,7 @@ def _root() -> None:
 
 
 # The order of ``ncii --help``: a person's own commands first, then the operators'.
-app.command("hash")(hash_match.hash_command)
+app.command("hash", cls=hash_match.HashCommand)(hash_match.hash_command)
 app.command("match")(hash_match.match_command)
 app.command()(victim.submit)
 app.command()(victim.status)

@@ -7,19 +7,15 @@ operator commands; every change is audited with the operator's login as the acto
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
-from ..auth import api_keys
-from ..bank import audit
-from ..db.engine import transaction
-from ..db.migrate import migrated_sessions
-from ..db.models import Platform
-from ..settings import Settings
+from ..auth.scopes import SCOPES
+
+if TYPE_CHECKING:
+    from ..db.models import Platform
 
 platform_app = typer.Typer(help="Platforms and their API keys.", no_args_is_help=True)
 
@@ -30,9 +26,18 @@ err = Console(stderr=True)
 @platform_app.command("create")
 def platform_create(
     name: Annotated[str, typer.Argument(help="The platform's name, unique.")],
-    scopes: Annotated[str, typer.Option(help=f"Space- or comma-separated: {' '.join(api_keys.SCOPES)}.")] = "match",
+    scopes: Annotated[str, typer.Option(help=f"Space- or comma-separated: {' '.join(SCOPES)}.")] = "match",
 ) -> None:
     """Register a platform and print its API key (shown once, stored hashed)."""
+    from sqlalchemy import select
+
+    from ..auth import api_keys
+    from ..bank import audit
+    from ..db.models import Platform
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     chosen = tuple(s for s in scopes.replace(",", " ").split() if s)
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
@@ -56,6 +61,14 @@ def platform_create(
 @platform_app.command("list")
 def platform_list() -> None:
     """Platforms, their status and key ids (never the keys)."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from ..db.models import Platform
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
         table = Table("id", "name", "status", "keys (id: scopes)", "created")
@@ -68,6 +81,10 @@ def platform_list() -> None:
 
 
 def _platform_named(session, name: str) -> Platform:
+    from sqlalchemy import select
+
+    from ..db.models import Platform
+
     platform = session.scalar(select(Platform).where(Platform.name == name))
     if platform is None:
         err.print(f"[red]no platform named {name!r}[/]")
@@ -78,6 +95,12 @@ def _platform_named(session, name: str) -> Platform:
 @platform_app.command("revoke")
 def platform_revoke(name: Annotated[str, typer.Argument(help="The platform's name.")]) -> None:
     """Revoke a platform and all its keys (running workers stop accepting them within NCII_API_KEY_CACHE_SECONDS)."""
+    from ..auth import api_keys
+    from ..bank import audit
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
         platform = _platform_named(session, name)
@@ -101,6 +124,9 @@ def platform_webhook(
 ) -> None:
     """Set a platform's takedown webhook; prints its signing secret once, when it is new. No options: show it."""
     from ..webhooks import endpoints, targets
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
 
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:

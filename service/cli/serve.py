@@ -9,10 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..db.engine import make_engine
-from ..db.migrate import current_revision, upgrade
-from ..settings import Settings
-
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 console = Console()
@@ -26,6 +22,10 @@ def serve(
 ) -> None:
     """Run the web service (SQLite in the data folder unless DATABASE_URL is set)."""
     import uvicorn
+
+    from ..db.engine import make_engine
+    from ..db.migrate import upgrade
+    from ..settings import Settings
 
     settings = Settings()
     upgrade(make_engine(settings))  # once, before the workers start
@@ -67,6 +67,10 @@ def _log_config() -> dict:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending schema migration."""
+    from ..db.engine import make_engine
+    from ..db.migrate import current_revision, upgrade
+    from ..settings import Settings
+
     settings = Settings()
     engine = make_engine(settings)
     upgrade(engine)
