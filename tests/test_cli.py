@@ -239,6 +239,7 @@ print("loaded:" + json.dumps(sorted(m for m in stack if m in sys.modules)))
     [
         [],  # the entry point imported, nothing run
         ["--help"],
+        ["--version"],
         ["hash", "--help"],
         ["bank", "export", "--help"],
         ["hash", "--workers", "1", str(PDQ_DIR / "wee.jpg")],
@@ -252,3 +253,10 @@ def test_light_commands_do_not_import_the_service_stack(arguments: list[str]) ->
     loaded = [line for line in done.stdout.splitlines() if line.startswith("loaded:")]
     assert loaded, done.stderr
     assert json.loads(loaded[-1].removeprefix("loaded:")) == []
+
+
+def test_version_is_the_installed_package_version() -> None:
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout == f"ncii {version('ncii-matcher')}\n"

@@ -12,6 +12,8 @@ This package is the command line's one home; the rest of ``service`` and all of
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from . import bank, hash_match, moderators, platforms, serve, sync, victim
@@ -20,12 +22,23 @@ app = typer.Typer(
     name="ncii",
     help="Hash images on your own machine and match them against hash banks. Images never leave it.",
     no_args_is_help=True,
-    add_completion=False,
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        print(f"ncii {version('ncii-matcher')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Hash images on your own machine and match them against hash banks."""
 
 
