@@ -13,7 +13,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from itertools import islice
+from itertools import chain, islice
 
 from .hashing import DEFAULT_SIGNALS, FileHashes, hash_file
 
@@ -41,14 +41,18 @@ def hash_files(
 ) -> Iterator[FileHashes]:
     """Yield one :class:`FileHashes` per path, in input order.
 
-    ``workers=1`` hashes in this process (no start-up cost, easy to debug);
-    more use a process pool, since decoding and hashing hold the GIL in parts.
+    ``workers=1`` hashes in this process (no start-up cost, easy to debug), and so
+    does a batch of one chunk or less; more use a process pool, since decoding and
+    hashing hold the GIL in parts.
     """
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError("workers must be at least 1")
     items = (os.fspath(p) for p in paths)
-    if workers == 1:
+    head = list(islice(items, chunk_size + 1))
+    items = chain(head, items)
+    # One chunk or less (``ncii hash PHOTO``): a pool would add its start-up and no parallelism.
+    if workers == 1 or len(head) <= chunk_size:
         for path in items:
             yield hash_file(path, signals, dihedral=dihedral, group=group)
         return

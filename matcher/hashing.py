@@ -30,11 +30,8 @@ if TYPE_CHECKING:
     from .groups import HashGroup
     from .video import VideoHash, VideoLimits
 
-#: What ``ncii hash`` computes unless asked otherwise.
+#: What :func:`hash_file` computes unless asked otherwise (``vpdq`` for videos is asked for by name).
 DEFAULT_SIGNALS: tuple[str, ...] = ("md5", "pdq")
-
-#: What ``ncii hash`` computes: also ``vpdq`` for videos (a library caller asks for it by name).
-CLI_SIGNALS: tuple[str, ...] = ("md5", "pdq", "vpdq")
 
 #: Bytes read from a file to tell a video container from a picture.
 _SNIFF_BYTES = 4096

@@ -6,12 +6,15 @@ import csv
 import io
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from matcher.cli import app
 from matcher.groups import DEFAULT_STRATEGY
+from service.cli import app
 
 from .conftest import FIXTURES
 
@@ -211,3 +214,49 @@ def test_match_finds_reencoded_and_mirrored_videos_in_a_bank_file(tmp_path: Path
         assert best["query_variant"] == orientation and best["query_share"] >= 0.8 and best["bank_share"] >= 0.8
         assert best["bank_ranges"][0][0] == 0.0
     assert by_name["unrelated"]["matches"] == []
+
+
+# What a light command may not import: the service stack, the index kernel's compiler and
+# the video decoder. ``ncii --help`` and ``ncii hash PHOTO`` start in a fraction of the time.
+SERVICE_STACK = ("sqlalchemy", "fastapi", "numba", "av")
+#: Runs ``ncii ARGUMENTS`` (or only imports the entry point) and prints which of the stack it loaded.
+_PROBE = """
+import json, sys
+arguments, stack = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+from service.cli import main
+if arguments:
+    sys.argv = ["ncii", *arguments]
+    try:
+        main()
+    except SystemExit:
+        pass
+print("loaded:" + json.dumps(sorted(m for m in stack if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        [],  # the entry point imported, nothing run
+        ["--help"],
+        ["--version"],
+        ["hash", "--help"],
+        ["bank", "export", "--help"],
+        ["hash", "--workers", "1", str(PDQ_DIR / "wee.jpg")],
+    ],
+)
+def test_light_commands_do_not_import_the_service_stack(arguments: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(arguments), json.dumps(SERVICE_STACK)],
+        capture_output=True, text=True, timeout=120,
+    )
+    loaded = [line for line in done.stdout.splitlines() if line.startswith("loaded:")]
+    assert loaded, done.stderr
+    assert json.loads(loaded[-1].removeprefix("loaded:")) == []
+
+
+def test_version_is_the_installed_package_version() -> None:
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout == f"ncii {version('ncii-matcher')}\n"

@@ -25,12 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import ApiKey, Platform
+from .scopes import DEFAULT_SCOPES, SCOPES
 
 PREFIX = "ncii"
-#: What a key may be used for. ``exchange.read``: the hash feed; ``exchange.feedback``: verdicts on
-#: bank hashes; ``exchange.write``: submitting the platform's own hashes to the bank.
-SCOPES = ("match", "exchange.read", "exchange.feedback", "exchange.write", "review")
-DEFAULT_SCOPES = ("match",)
 
 
 @dataclass(frozen=True)

@@ -182,9 +182,6 @@ def _chunks(entries: Iterable[ListEntry], size: int) -> Iterator[list[ListEntry]
         yield chunk
 
 
-EXPORT_STATUSES = ("active", "withdrawn", "suspended", "retired")
-
-
 def export_rows(session: Session, *, signal: str, statuses: Sequence[str]) -> Iterator[tuple[str, int | None]]:
     """(hex, best quality) per distinct hash value with one of ``statuses``, sorted by value."""
     query = (

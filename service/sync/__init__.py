@@ -4,5 +4,5 @@
 records from a checkpoint), ``client_native`` and ``client_stopncii`` speak the two
 dialects, ``mirror`` applies a page and advances the checkpoint in one transaction, and
 ``runner`` loops over pages (and, continuously, over runs). ``ncii sync`` is in
-``service.sync_cli``.
+``service.cli.sync``.
 """

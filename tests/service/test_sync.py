@@ -371,7 +371,7 @@ def test_a_checkpoint_the_remote_does_not_know_says_what_to_do(client, hotline, 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_an_unreachable_remote_is_retried_then_reported(sync_cli, monkeypatch):
-    from service import sync_cli as command
+    from service.cli import sync as command
 
     monkeypatch.setattr(command, "RETRY_BACKOFF_SECONDS", 0.001)
     result = sync_cli("--from", f"http://127.0.0.1:{free_port()}", key="k")

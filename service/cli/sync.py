@@ -15,21 +15,15 @@ import threading
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
 
-from matcher.cli import app
+from .common import fail
 
-from .db.engine import make_engine, make_sessionmaker
-from .db.migrate import upgrade
-from .settings import Settings
-from .sync import runner
-from .sync.client_native import NativeRemote
-from .sync.client_stopncii import StopNCIIRemote
-from .sync.remote import Interrupted, RemoteAuthError, RemoteProtocolError, SyncError, check_url
+if TYPE_CHECKING:
+    from ..sync import runner
 
 err = Console(stderr=True, highlight=False)
 
@@ -39,7 +33,6 @@ class Dialect(str, Enum):
     stopncii = "stopncii"
 
 
-CLIENTS = {Dialect.native: NativeRemote, Dialect.stopncii: StopNCIIRemote}
 #: Tries per request and the first wait between them (doubling, at most 30 s): about 15 s in all.
 RETRY_ATTEMPTS = 6
 RETRY_BACKOFF_SECONDS = 0.5
@@ -54,19 +47,14 @@ def parse_every(text: str) -> float:
     return float(found.group(1)) * _UNITS[found.group(2)]
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]{message}[/]")
-    raise typer.Exit(code)
-
-
 def _read_key(key: str | None, key_file: Path | None) -> str:
     if key_file is not None:
         try:
             key = key_file.read_text(encoding="utf-8").strip()
         except OSError as error:
-            _fail(f"cannot read {key_file}: {error.strerror or error}", 2)
+            fail(f"cannot read {key_file}: {error.strerror or error}", 2)
     if not key or not key.strip():
-        _fail("no key: give --key-file, $NCII_SYNC_KEY or --key", 2)
+        fail("no key: give --key-file, $NCII_SYNC_KEY or --key", 2)
     return key.strip()
 
 
@@ -92,7 +80,6 @@ def _describe(summary: runner.RunSummary) -> str:
     )
 
 
-@app.command()
 def sync(
     from_url: Annotated[str, typer.Option("--from", help="The remote bank's base address.")],
     key: Annotated[
@@ -111,16 +98,27 @@ def sync(
     Adds, withdrawals, suspensions, reinstatements and retirements are applied; each page
     and its checkpoint commit together, so an interrupted sync resumes without gaps or duplicates.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..db.engine import make_engine, make_sessionmaker
+    from ..db.migrate import upgrade
+    from ..settings import Settings
+    from ..sync import runner
+    from ..sync.client_native import NativeRemote
+    from ..sync.client_stopncii import StopNCIIRemote
+    from ..sync.remote import SyncError, check_url
+
     period = parse_every(every) if every is not None else None
     try:
         url = check_url(from_url)
     except SyncError as error:
-        _fail(str(error), 2)
+        fail(str(error), 2)
     secret = _read_key(key, key_file)
     stop = threading.Event()
     replaced = _stop_on_signals(stop)
-    remote = CLIENTS[dialect](url, secret, page_size=page_size, wait=stop.wait, attempts=RETRY_ATTEMPTS,
-                              backoff=RETRY_BACKOFF_SECONDS)
+    client = NativeRemote if dialect is Dialect.native else StopNCIIRemote
+    remote = client(url, secret, page_size=page_size, wait=stop.wait, attempts=RETRY_ATTEMPTS,
+                    backoff=RETRY_BACKOFF_SECONDS)
     engine = make_engine(Settings())
     try:
         upgrade(engine)
@@ -135,9 +133,9 @@ def sync(
             if stop.wait(period):
                 return
     except SQLAlchemyError as error:
-        _fail(f"the local database failed: {type(error).__name__}: {str(error).splitlines()[0][:300]}")
+        fail(f"the local database failed: {type(error).__name__}: {str(error).splitlines()[0][:300]}")
     except KeyboardInterrupt:
-        _fail("interrupted; the pages already applied are kept", 130)
+        fail("interrupted; the pages already applied are kept", 130)
     finally:
         remote.close()
         engine.dispose()
@@ -147,6 +145,9 @@ def sync(
 
 def _run(sessions, remote, source_id: int, stop: threading.Event, *, continuous: bool) -> bool:
     """One run, summarised on stdout; True if it failed (auth failures end the command)."""
+    from ..sync import runner
+    from ..sync.remote import Interrupted, RemoteAuthError, RemoteProtocolError, SyncError
+
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         summary = runner.run_once(sessions, remote, source_id, stop=stop)
@@ -154,7 +155,7 @@ def _run(sessions, remote, source_id: int, stop: threading.Event, *, continuous:
         err.print("stopped")
         return False
     except RemoteAuthError as error:
-        _fail(str(error))
+        fail(str(error))
     except SyncError as error:
         hint = ""
         if isinstance(error, RemoteProtocolError) and error.status == 409:

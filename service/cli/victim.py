@@ -15,20 +15,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from matcher import groups
-from matcher.cli import _progress, app, iter_input_paths
 from matcher.errors import ImageError
-from matcher.hashing import looks_like_video
-from matcher.loading import load_rgb_array
 
-err = Console(stderr=True)
+from .common import err, fail, iter_input_paths, progress_bar
+
+if TYPE_CHECKING:
+    import httpx
+
+    from matcher.groups import Strategy
+
 out = Console()
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -52,8 +52,16 @@ def _md5(path: str) -> str:
     return digest.hexdigest()
 
 
-def hash_item(path: str, strategy: groups.Strategy = groups.DEFAULT_STRATEGY) -> dict[str, Any]:
-    """The case item the page would send for this file (raises ImageError if unusable)."""
+def hash_item(path: str, strategy: Strategy | None = None) -> dict[str, Any]:
+    """The case item the page would send for this file (raises ImageError if unusable).
+
+    ``strategy``: the hash-group strategy, by default the page's (``groups.DEFAULT_STRATEGY``).
+    """
+    from matcher import groups
+    from matcher.hashing import looks_like_video
+    from matcher.loading import load_rgb_array
+
+    strategy = groups.DEFAULT_STRATEGY if strategy is None else strategy
     with open(path, "rb") as f:
         head = f.read(1024)
     if looks_like_video(head):
@@ -71,12 +79,9 @@ def hash_item(path: str, strategy: groups.Strategy = groups.DEFAULT_STRATEGY) ->
 
 
 def _client(server: str) -> httpx.Client:
+    import httpx
+
     return httpx.Client(base_url=server.rstrip("/"), timeout=30.0, follow_redirects=False)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]{message}[/]")
-    raise typer.Exit(code)
 
 
 def _answer(response: httpx.Response) -> dict:
@@ -90,17 +95,17 @@ def _answer(response: httpx.Response) -> dict:
     message = error.get("message") or f"the server answered {response.status_code}"
     if error.get("code") == "case_locked":
         message += f" (Retry-After: {response.headers.get('retry-after', '?')} s)"
-    _fail(message)
-    raise AssertionError("unreachable")
+    fail(message)
 
 
 def _request(server: str, method: str, path: str, **kwargs) -> dict:
+    import httpx
+
     try:
         with _client(server) as client:
             return _answer(client.request(method, path, **kwargs))
     except httpx.HTTPError as error:
-        _fail(f"could not reach {server}: {error}")
-        raise AssertionError("unreachable")
+        fail(f"could not reach {server}: {error}")
 
 
 def _read_pin(pin_file: Path | None) -> str:
@@ -111,11 +116,10 @@ def _read_pin(pin_file: Path | None) -> str:
     else:
         pin = typer.prompt("PIN", hide_input=True, err=True).strip()
     if not pin:
-        _fail("no PIN given", 2)
+        fail("no PIN given", 2)
     return pin
 
 
-@app.command()
 def submit(
     paths: Annotated[list[str], typer.Argument(help="Photos, videos or folders (recursive); - reads paths from stdin.")],
     server: ServerOption = DEFAULT_SERVER,
@@ -129,11 +133,11 @@ def submit(
     """
     files = list(iter_input_paths(paths))
     if not files:
-        _fail("no files given", 2)
+        fail("no files given", 2)
     items: list[dict] = []
     sources: list[str] = []  # items[i] came from sources[i]; paths stay on this machine
     skipped = 0
-    with _progress(sys.stderr.isatty() if progress is None else progress, len(files)) as advance:
+    with progress_bar(sys.stderr.isatty() if progress is None else progress, len(files)) as advance:
         for path in files:
             try:
                 items.append(hash_item(path))
@@ -143,7 +147,7 @@ def submit(
                 err.print(f"[yellow]skipped {path}: {error}[/]")
             advance()
     if not items:
-        _fail("nothing usable to send", 1)
+        fail("nothing usable to send", 1)
     body = {"items": items}
     hashes = sum(len(i["hashes"]) for i in items)
     if skipped:
@@ -153,7 +157,7 @@ def submit(
         return
     err.print(f"{len(items)} item(s), {hashes} hashes; no picture, file name or other detail is sent.")
     if not yes and not typer.confirm("Send these hashes to open a case?", err=True):
-        _fail("nothing sent", 1)
+        fail("nothing sent", 1)
     created = _request(server, "POST", "/v1/cases", json=body)
     for result in created.get("items", []):
         if result["status"] == "refused":
@@ -163,7 +167,6 @@ def submit(
     print(f"PIN: {created['pin']}")
 
 
-@app.command()
 def status(
     case: CaseArgument,
     server: ServerOption = DEFAULT_SERVER,
@@ -171,6 +174,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="The server's answer as JSON.")] = False,
 ) -> None:
     """A case's state, and how often its pictures were found and removed."""
+    from rich.table import Table
+
     pin = _read_pin(pin_file)
     body = _request(server, "GET", f"/v1/cases/{case}", headers={"X-Case-PIN": pin})
     if as_json:
@@ -187,7 +192,6 @@ def status(
     out.print(table)
 
 
-@app.command()
 def withdraw(
     case: CaseArgument,
     server: ServerOption = DEFAULT_SERVER,
@@ -197,6 +201,6 @@ def withdraw(
     """Withdraw a case: its hashes stop matching everywhere. Cannot be undone."""
     pin = _read_pin(pin_file)
     if not yes and not typer.confirm(f"Withdraw case {case}? Platforms will stop looking for its pictures.", err=True):
-        _fail("nothing changed", 1)
+        fail("nothing changed", 1)
     body = _request(server, "DELETE", f"/v1/cases/{case}", headers={"X-Case-PIN": pin})
     print(f"case {body['case_number']}: {body['status']} ({body['hashes_withdrawn']} hashes withdrawn)")

@@ -1,4 +1,4 @@
-"""``ncii``: the command line for helpers, hotline staff and platforms.
+"""``ncii hash`` and ``ncii match``: the commands that need no service, only ``matcher``.
 
 ``ncii hash`` turns files into hash records on the user's own machine, so that
 only hashes ever need to leave it. Output goes to stdout (JSON Lines or CSV),
@@ -9,36 +9,37 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-from collections.abc import Iterable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typer.core import TyperCommand
 
-from .batch import default_workers, hash_files
-from .errors import MatcherError
-from .hashing import CLI_SIGNALS
-from .signals import get_signal, signal_names
+from matcher.errors import MatcherError
 
-app = typer.Typer(
-    name="ncii",
-    help="Hash images on your own machine and match them against hash banks. Images never leave it.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-
-@app.callback()
-def _root() -> None:
-    """Hash images on your own machine and match them against hash banks."""
-
+from .common import iter_input_paths, progress_bar
 
 #: Exit status when some input could not be hashed (the others were).
 EXIT_SOME_FAILED = 1
+#: What ``ncii hash`` computes unless ``-s`` says otherwise: also ``vpdq`` for videos.
+CLI_SIGNALS: tuple[str, ...] = ("md5", "pdq", "vpdq")
+_SIGNALS_HELP = f"Comma-separated signal types: {{names}} [default: {','.join(CLI_SIGNALS)}]."
+
+
+class HashCommand(TyperCommand):
+    """``ncii hash``, whose ``--signals`` help lists the registered signal types: the registry is
+    read when that help is shown, so that building the command line imports no image code."""
+
+    def format_help(self, ctx, formatter) -> None:
+        from matcher.signals import signal_names
+
+        for param in self.params:
+            if param.name == "signals":
+                param.help = _SIGNALS_HELP.format(names=", ".join(signal_names()))
+        super().format_help(ctx, formatter)
 
 
 class OutputFormat(str, Enum):
@@ -46,36 +47,9 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-def iter_input_paths(arguments: Iterable[str], stdin: TextIO | None = None) -> Iterator[str]:
-    """Expand the command's arguments: files as given, folders recursively, ``-`` from stdin.
-
-    Folders are walked in sorted order so that runs are repeatable; hidden
-    files and folders (names starting with a dot) are skipped there, since
-    they are never a person's photos (``.DS_Store``, ``.thumbnails``).
-    """
-    for argument in arguments:
-        if argument == "-":
-            for line in stdin or sys.stdin:
-                line = line.rstrip("\r\n")
-                if line:
-                    yield line
-            continue
-        path = Path(argument)
-        if path.is_dir():
-            yield from _walk(path)
-        else:
-            yield argument
-
-
-def _walk(folder: Path) -> Iterator[str]:
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield os.path.join(root, name)
-
-
 def _parse_signals(text: str) -> tuple[str, ...]:
+    from matcher.signals import get_signal
+
     names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     if not names:
         raise typer.BadParameter("name at least one signal type")
@@ -94,6 +68,8 @@ class _CsvWriter:
     def __init__(
         self, stream: TextIO, signals: tuple[str, ...], dihedral: bool, group: bool = False, frames: bool = False
     ) -> None:
+        from matcher.signals import get_signal
+
         self.columns = ["path", "kind", *(s for s in signals if get_signal(s).source != "video")]
         if "pdq" in signals:
             self.columns += ["quality", "structure"]
@@ -120,14 +96,13 @@ class _CsvWriter:
         self.writer.writerow(row)
 
 
-@app.command("hash")
 def hash_command(
     paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or - to read paths from stdin.")],
     signals: Annotated[
         str | None,
         typer.Option(
             "--signals", "-s",
-            help=f"Comma-separated signal types: {', '.join(signal_names())} [default: {','.join(CLI_SIGNALS)}].",
+            help=_SIGNALS_HELP,  # the names filled in by HashCommand
             show_default=False,
         ),
     ] = None,
@@ -148,6 +123,8 @@ def hash_command(
     A file that cannot be read gets a record with its error and the run goes on;
     the exit status is 1 if any file failed.
     """
+    from matcher.batch import default_workers, hash_files
+
     names = _parse_signals(signals if signals is not None else ",".join(CLI_SIGNALS))
     show_progress = sys.stderr.isatty() if progress is None else progress
     paths_list = list(iter_input_paths(paths))
@@ -158,7 +135,7 @@ def hash_command(
     frames = signals is not None and "vpdq" in names
     writer = _CsvWriter(out, names, dihedral, group, frames) if output_format is OutputFormat.csv else None
     failed = 0
-    with _progress(show_progress, len(paths_list)) as advance:
+    with progress_bar(show_progress, len(paths_list)) as advance:
         for result in results:
             record = result.to_record()
             if writer is not None:
@@ -172,7 +149,6 @@ def hash_command(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-@app.command("match")
 def match_command(
     paths: Annotated[list[str], typer.Argument(help="Files, folders (recursive) or - to read paths from stdin.")],
     bank: Annotated[
@@ -194,7 +170,8 @@ def match_command(
     banked picture's group), vPDQ for videos (80% of frames matched both ways, the video tried
     mirrored and turned too) and exact MD5. Exit status 1 if any file could not be hashed.
     """
-    from .local_bank import LocalBank
+    from matcher.batch import default_workers, hash_files
+    from matcher.local_bank import LocalBank
 
     try:
         local = LocalBank.from_jsonl(bank)
@@ -209,7 +186,7 @@ def match_command(
     paths_list = list(iter_input_paths(paths))
     results = hash_files(paths_list, ("md5", "vpdq"), group="query", workers=workers or default_workers())
     failed = matched = 0
-    with _progress(show_progress, len(paths_list)) as advance:
+    with progress_bar(show_progress, len(paths_list)) as advance:
         for result in results:
             record: dict[str, Any] = {"path": result.path, "kind": result.kind}
             if result.error is not None:
@@ -231,45 +208,10 @@ def match_command(
 
 def _registered(local, path: str, skip: set[int]) -> list:
     """Decode the file again (only files the lookup missed) and register it on the bank."""
-    from . import loading
+    from matcher import loading
 
     try:
         rgb = loading.load_rgb_array(path)
     except MatcherError:
         return []
     return local.register(rgb, skip)
-
-
-class _progress:
-    """A Rich progress bar on stderr, or nothing at all."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self.bar: Progress | None = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        self.bar = Progress(
-            TextColumn("hashing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self.bar.start()
-        task = self.bar.add_task("hash", total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

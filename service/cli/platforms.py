@@ -1,102 +1,43 @@
-"""``ncii`` commands that need the service: serve, db, platform.
+"""``ncii platform create|list|revoke|webhook``: platforms, their API keys and takedown webhooks.
 
-They join the matcher's commands (``ncii hash`` ...) in one ``ncii`` program.
+They work on the database directly (``DATABASE_URL`` or the data folder), like the other
+operator commands; every change is audited with the operator's login as the actor.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
-from matcher.cli import app
+from ..auth.scopes import SCOPES
 
-from .auth import api_keys
-from .bank import audit
-from .db.engine import make_engine, transaction
-from .db.migrate import current_revision, migrated_sessions, upgrade
-from .db.models import Platform
-from .settings import Settings
-from . import victim_cli  # noqa: F401  (registers ncii submit, status, withdraw)
-from . import moderator_cli  # noqa: F401  (registers ncii moderator ...)
-from . import bank_cli  # noqa: F401  (registers ncii bank import, export)
-from . import sync_cli  # noqa: F401  (registers ncii sync)
+if TYPE_CHECKING:
+    from ..db.models import Platform
 
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 platform_app = typer.Typer(help="Platforms and their API keys.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(platform_app, name="platform")
 
 console = Console()
 err = Console(stderr=True)
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each keeps its own index).")] = 1,
-) -> None:
-    """Run the web service (SQLite in the data folder unless DATABASE_URL is set)."""
-    import uvicorn
-
-    settings = Settings()
-    upgrade(make_engine(settings))  # once, before the workers start
-    metrics_dir = settings.data_dir / "metrics"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    # Concurrency comes from requests and workers: an OpenMP team per FAISS call on top of
-    # that oversubscribes the cores (measured: p99 4x worse). Workers inherit the variable.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import faiss
-
-    faiss.omp_set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    err.print(f"ncii-matcher serving on http://{host}:{port} with {workers} worker(s); data in {settings.data_dir}")
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        log_config=_log_config(),
-        access_log=False,  # URLs carry case numbers; the audit log records what matters
-        proxy_headers=False,
-    )
-
-
-def _log_config() -> dict:
-    """uvicorn's logging, plus the service's own loggers (``ncii.*``) at INFO in every worker."""
-    import copy
-
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["ncii"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending schema migration."""
-    settings = Settings()
-    engine = make_engine(settings)
-    upgrade(engine)
-    console.print(f"schema at revision {current_revision(engine)}")
-
-
 @platform_app.command("create")
 def platform_create(
     name: Annotated[str, typer.Argument(help="The platform's name, unique.")],
-    scopes: Annotated[str, typer.Option(help=f"Space- or comma-separated: {' '.join(api_keys.SCOPES)}.")] = "match",
+    scopes: Annotated[str, typer.Option(help=f"Space- or comma-separated: {' '.join(SCOPES)}.")] = "match",
 ) -> None:
     """Register a platform and print its API key (shown once, stored hashed)."""
+    from sqlalchemy import select
+
+    from ..auth import api_keys
+    from ..bank import audit
+    from ..db.models import Platform
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     chosen = tuple(s for s in scopes.replace(",", " ").split() if s)
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
@@ -120,6 +61,14 @@ def platform_create(
 @platform_app.command("list")
 def platform_list() -> None:
     """Platforms, their status and key ids (never the keys)."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from ..db.models import Platform
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
         table = Table("id", "name", "status", "keys (id: scopes)", "created")
@@ -132,6 +81,10 @@ def platform_list() -> None:
 
 
 def _platform_named(session, name: str) -> Platform:
+    from sqlalchemy import select
+
+    from ..db.models import Platform
+
     platform = session.scalar(select(Platform).where(Platform.name == name))
     if platform is None:
         err.print(f"[red]no platform named {name!r}[/]")
@@ -142,6 +95,12 @@ def _platform_named(session, name: str) -> Platform:
 @platform_app.command("revoke")
 def platform_revoke(name: Annotated[str, typer.Argument(help="The platform's name.")]) -> None:
     """Revoke a platform and all its keys (running workers stop accepting them within NCII_API_KEY_CACHE_SECONDS)."""
+    from ..auth import api_keys
+    from ..bank import audit
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
         platform = _platform_named(session, name)
@@ -164,7 +123,10 @@ def platform_webhook(
     )] = False,
 ) -> None:
     """Set a platform's takedown webhook; prints its signing secret once, when it is new. No options: show it."""
-    from .webhooks import endpoints, targets
+    from ..webhooks import endpoints, targets
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
 
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
@@ -195,7 +157,3 @@ def platform_webhook(
     if configured.secret is not None:
         err.print("its signing secret (shown once, keep it secret):")
         print(configured.secret)
-
-
-def main() -> None:
-    app()

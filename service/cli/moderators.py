@@ -10,37 +10,27 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
-from matcher.cli import app
+from .common import err, fail
 
-from .auth import moderators
-from .db.engine import transaction
-from .db.migrate import migrated_sessions
-from .db.models import Moderator, Platform
-from .settings import Settings
+if TYPE_CHECKING:
+    from ..db.models import Moderator
 
 moderator_app = typer.Typer(help="Moderator accounts (review UI, hotline).", no_args_is_help=True)
-app.add_typer(moderator_app, name="moderator")
 
 out = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]{message}[/]")
-    raise typer.Exit(code)
 
 
 def _password(prompt: bool, from_stdin: bool) -> tuple[str, bool]:
     """(the password, whether it was generated and must be shown)."""
+    from ..auth import moderators
+
     if prompt and from_stdin:
-        _fail("choose one of --prompt and --password-stdin", 2)
+        fail("choose one of --prompt and --password-stdin", 2)
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n"), False
     if prompt:
@@ -62,7 +52,12 @@ def moderator_create(
 ) -> None:
     """Create an account bound to one platform (--platform P) or for hotline staff (--hotline)."""
     if (platform is None) == (not hotline):
-        _fail("give exactly one of --platform NAME and --hotline", 2)
+        fail("give exactly one of --platform NAME and --hotline", 2)
+    from ..auth import moderators
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     password, generated = _password(prompt, password_stdin)
     settings = Settings()
     try:
@@ -71,7 +66,7 @@ def moderator_create(
                                           actor=os.environ.get("USER"))
             role, moderator_id = moderator.role, moderator.id
     except moderators.AccountError as error:
-        _fail(str(error))
+        fail(str(error))
     err.print(f"moderator {name!r} (id {moderator_id}, {role}) created")
     if generated:
         err.print("password (shown once, give it to them privately):")
@@ -81,6 +76,14 @@ def moderator_create(
 @moderator_app.command("list")
 def moderator_list() -> None:
     """Accounts, roles, platforms and status (never passwords)."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..db.models import Moderator, Platform
+    from ..settings import Settings
+
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
         table = Table("id", "name", "role", "platform", "status", "failed logins", "created")
@@ -94,15 +97,22 @@ def moderator_list() -> None:
 
 
 def _named(session, name: str) -> Moderator:
+    from ..auth import moderators
+
     moderator = moderators.by_name(session, name)
     if moderator is None:
-        _fail(f"no moderator named {name!r}")
+        fail(f"no moderator named {name!r}")
     return moderator
 
 
 @moderator_app.command("disable")
 def moderator_disable(name: Annotated[str, typer.Argument(help="Login name.")]) -> None:
     """Disable an account: it cannot log in, and its open sessions end at once."""
+    from ..auth import moderators
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     settings = Settings()
     with transaction(migrated_sessions(settings)) as session:
         ended = moderators.disable(session, _named(session, name), actor=os.environ.get("USER"))
@@ -116,13 +126,18 @@ def moderator_reset_password(
     password_stdin: StdinOption = False,
 ) -> None:
     """Set a new password (generated unless given): the lock is lifted and open sessions end."""
+    from ..auth import moderators
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
     password, generated = _password(prompt, password_stdin)
     settings = Settings()
     try:
         with transaction(migrated_sessions(settings)) as session:
             moderators.reset_password(session, settings, _named(session, name), password, actor=os.environ.get("USER"))
     except moderators.AccountError as error:
-        _fail(str(error))
+        fail(str(error))
     err.print(f"moderator {name!r}: new password set, sessions ended")
     if generated:
         err.print("password (shown once):")

@@ -15,34 +15,25 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
-from rich.console import Console
 
-from matcher.cli import app
 from matcher.errors import MatcherError
-from matcher.signals import get_signal
 
-from .bank import imports
-from .db.engine import make_engine, make_sessionmaker, transaction
-from .db.migrate import upgrade
-from .settings import Settings
+from .common import err, fail
 
 bank_app = typer.Typer(help="The hash bank: plain hash lists in and out (hotline admins).", no_args_is_help=True)
-app.add_typer(bank_app, name="bank")
 
-err = Console(stderr=True)
 ERRORS_SHOWN = 20
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]{message}[/]", highlight=False)
-    raise typer.Exit(code)
+#: What ``--status`` may name: every status a bank hash can have.
+EXPORT_STATUSES = ("active", "withdrawn", "suspended", "retired")
 
 
 def _check_signal(signal: str) -> None:
+    from matcher.signals import get_signal
+
     try:
         get_signal(signal)
     except MatcherError as error:
-        _fail(str(error), 2)
+        fail(str(error), 2)
 
 
 def _admin() -> str | None:
@@ -59,13 +50,18 @@ def bank_import(
     ] = False,
 ) -> None:
     """Add the hashes of a plain list (one hex hash a line, or hash,quality; # comments) to the bank."""
+    from ..bank import imports
+    from ..db.engine import make_engine, make_sessionmaker, transaction
+    from ..db.migrate import upgrade
+    from ..settings import Settings
+
     _check_signal(signal)
     if not source.strip() or len(source) > 300:
-        _fail("--source must be a name of 1 to 300 characters", 2)
+        fail("--source must be a name of 1 to 300 characters", 2)
     try:
         handle = _open_list(file)
     except OSError as error:
-        _fail(f"cannot read {file}: {error.strerror or error}", 2)
+        fail(f"cannot read {file}: {error.strerror or error}", 2)
     with handle:
         check = imports.check_hash_list(handle, signal)  # first pass: nothing is imported from a bad list
         for problem in check.errors[:ERRORS_SHOWN]:
@@ -73,9 +69,9 @@ def bank_import(
         if check.error_count > ERRORS_SHOWN:
             err.print(f"[yellow]... and {check.error_count - ERRORS_SHOWN} more bad lines[/]")
         if check.error_count and not skip_invalid:
-            _fail(f"{check.error_count} bad line(s): nothing imported (fix them, or --skip-invalid to import the rest)")
+            fail(f"{check.error_count} bad line(s): nothing imported (fix them, or --skip-invalid to import the rest)")
         if not check.hashes:
-            _fail(f"no {signal} hashes in {file}: nothing imported")
+            fail(f"no {signal} hashes in {file}: nothing imported")
         handle.seek(0)
         entries = (e for e in imports.iter_hash_list(handle, signal) if isinstance(e, imports.ListEntry))
         settings = Settings()
@@ -109,19 +105,24 @@ def _open_list(file: str) -> IO[str]:
 def bank_export(
     output: Annotated[str, typer.Option("--output", "-o", help="File to write (replaced whole, atomically); - for stdout.")] = "-",
     status: Annotated[
-        list[str], typer.Option(help=f"Hash status to export, repeatable or comma-separated: {', '.join(imports.EXPORT_STATUSES)}, all.")
+        list[str], typer.Option(help=f"Hash status to export, repeatable or comma-separated: {', '.join(EXPORT_STATUSES)}, all.")
     ] = ["active"],  # noqa: B006 (typer reads the default)
     signal: Annotated[str, typer.Option(help="Signal type to export.")] = "pdq",
     with_quality: Annotated[bool, typer.Option("--with-quality", help="Write hash,quality lines (quality where known).")] = False,
 ) -> None:
     """Write the bank's hash values, one a line, sorted; nothing that identifies a case or a person."""
+    from ..bank import imports
+    from ..db.engine import make_engine, make_sessionmaker, transaction
+    from ..db.migrate import upgrade
+    from ..settings import Settings
+
     _check_signal(signal)
     chosen = [s.strip() for value in status for s in value.split(",") if s.strip()]
     if "all" in chosen:
-        chosen = list(imports.EXPORT_STATUSES)
-    unknown = sorted(set(chosen) - set(imports.EXPORT_STATUSES))
+        chosen = list(EXPORT_STATUSES)
+    unknown = sorted(set(chosen) - set(EXPORT_STATUSES))
     if unknown or not chosen:
-        _fail(f"unknown --status {', '.join(unknown) or '(none)'}; use {', '.join(imports.EXPORT_STATUSES)} or all", 2)
+        fail(f"unknown --status {', '.join(unknown) or '(none)'}; use {', '.join(EXPORT_STATUSES)} or all", 2)
     settings = Settings()
     engine = make_engine(settings)
     try:
@@ -135,6 +136,8 @@ def bank_export(
 
 
 def _write_export(readers, output: str, signal: str, statuses: list[str], with_quality: bool) -> int:
+    from ..bank import imports
+
     def lines(session):
         for hex_code, quality in imports.export_rows(session, signal=signal, statuses=statuses):
             yield f"{hex_code},{quality}\n" if with_quality and quality is not None else f"{hex_code}\n"
@@ -154,7 +157,7 @@ def _write_export(readers, output: str, signal: str, statuses: list[str], with_q
         try:
             handle = tempfile.NamedTemporaryFile("w", dir=target.parent or ".", prefix=f".{target.name}.", delete=False)
         except OSError as error:
-            _fail(f"cannot write {output}: {error.strerror or error}", 2)
+            fail(f"cannot write {output}: {error.strerror or error}", 2)
         try:
             with handle:
                 for line in lines(session):
@@ -165,7 +168,7 @@ def _write_export(readers, output: str, signal: str, statuses: list[str], with_q
             os.replace(handle.name, target)
         except OSError as error:
             Path(handle.name).unlink(missing_ok=True)
-            _fail(f"cannot write {output}: {error.strerror or error}", 2)
+            fail(f"cannot write {output}: {error.strerror or error}", 2)
         except BaseException:
             Path(handle.name).unlink(missing_ok=True)
             raise

@@ -1,0 +1,5 @@
+"""``python -m service.cli``: the same as ``ncii``."""
+
+from . import main
+
+main()
