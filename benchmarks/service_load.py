@@ -491,7 +491,7 @@ def upload_cost(images: Path, n_uploads: int, hashes: int, rounds: int, rng: np.
 
 
 #: The service's default registration_radius (service/settings.py).
-REGISTRATION_RADIUS = 64
+REGISTRATION_RADIUS = 60
 
 
 def upload_cost_markdown(rep: dict) -> str:

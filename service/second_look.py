@@ -4,7 +4,7 @@
 request), so it can do what ``/v1/match`` cannot: :mod:`matcher.registration`
 finds copies cropped on every side, tilted and cropped, or photographed at a
 slant, which no stored hash meets. The candidates are the bank pictures one of
-whose hashes comes within ``registration_radius`` (64) of one of the upload's
+whose hashes comes within ``registration_radius`` (60) of one of the upload's
 start regions (one index search); their whole groups are read from the database,
 each is registered (at most ``matcher.registration.MAX_CANDIDATES``), and a
 registered match is always of "review" confidence: a person looks before
