@@ -260,3 +260,10 @@ def test_version_is_the_installed_package_version() -> None:
 
     result = run("--version")
     assert result.exit_code == 0 and result.stdout == f"ncii {version('ncii-matcher')}\n"
+
+
+def test_hash_help_shows_the_default_signals() -> None:
+    """Rich markup would swallow an unescaped "[default: ...]"."""
+    result = run("hash", "--help")
+    assert result.exit_code == 0
+    assert "[default:" in result.output and "md5,pdq" in result.output.replace(" ", "")

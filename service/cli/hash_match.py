@@ -26,7 +26,8 @@ from .common import iter_input_paths, progress_bar
 EXIT_SOME_FAILED = 1
 #: What ``ncii hash`` computes unless ``-s`` says otherwise: also ``vpdq`` for videos.
 CLI_SIGNALS: tuple[str, ...] = ("md5", "pdq", "vpdq")
-_SIGNALS_HELP = f"Comma-separated signal types: {{names}} [default: {','.join(CLI_SIGNALS)}]."
+# The backslash keeps Rich from reading "[default: ...]" as markup (and dropping it).
+_SIGNALS_HELP = f"Comma-separated signal types: {{names}} \\[default: {','.join(CLI_SIGNALS)}]."
 
 
 class HashCommand(TyperCommand):
