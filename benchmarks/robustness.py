@@ -512,14 +512,11 @@ def _registered(row: dict, rgb: np.ndarray, bank) -> None:
         row["registered_at"] = 0  # matched by the lookup: a hit at every gate
         return
     work = groups.reduce_to_working_size(rgb)
-    sampler = registration.Sampler(work)
-    starts = registration.start_regions(work)
-    start_codes = [sampler.hash(q) for _, q in starts]
-    r = registration.register(work, bank, sampler=sampler, starts=starts, start_codes=start_codes)
+    starts = registration.Starts.of(work)
+    r = registration.register(work, bank, starts=starts)
     if r is not None:
         # The gate this hit needed: its nearest start pair (recall at a narrower gate, from the same run).
-        codes = np.stack([c for c, st in start_codes if st >= registration.MIN_STRUCTURE])
-        row["registered_at"] = int(groups.hamming_matrix(codes, bank.codes).min())
+        row["registered_at"] = int(starts.distances([bank])[0])
         row["slack"][FINAL], row["dist"][FINAL] = r.distance - r.threshold, r.distance
         row["variants"] = f"{r.start} -> {r.bank_variant}"
 
@@ -528,28 +525,21 @@ def _registration_chunk(args: tuple[list, list]) -> list[dict]:
     """Pass one over negatives: nearest bank image by start regions, and gated registrations accepted."""
     items, banks = args
     out = []
-    allcodes = np.concatenate([b.codes for b in banks])
-    owner = np.concatenate([np.full(len(b), k) for k, b in enumerate(banks)])
     for name, path, exclude in items:
         try:
             work = groups.reduce_to_working_size(np.asarray(_load(path)))
         except Exception:  # noqa: BLE001 - a broken negative is skipped
             continue
-        sampler = registration.Sampler(work)
-        starts = registration.start_regions(work)
-        hashed = [sampler.hash(q) for _, q in starts]
-        codes = [c for c, st in hashed if st >= registration.MIN_STRUCTURE]
-        if not codes:
+        starts = registration.Starts.of(work)
+        if not len(starts.codes):
             out.append({"negative": name, "start": None, "accepted": []})
             continue
-        d = _POP[np.stack(codes)[:, None, :] ^ allcodes[None, :, :]].sum(-1, dtype=np.int32).min(0)
-        per = np.full(len(banks), 10**6)
-        np.minimum.at(per, owner, d)
+        per = starts.distances(banks)
         if exclude is not None:
             per[exclude] = 10**6
         accepted = []
         for k in np.flatnonzero(per <= registration.GATE).tolist():
-            r = registration.register(work, banks[k], sampler=sampler, starts=starts)
+            r = registration.register(work, banks[k], starts=starts)
             if r is not None:
                 accepted.append({"bank": k, "distance": r.distance, "threshold": r.threshold, "start": r.start, "bank_variant": r.bank_variant})
         nearest = int(np.argmin(per))

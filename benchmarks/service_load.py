@@ -454,8 +454,7 @@ def upload_cost(images: Path, n_uploads: int, hashes: int, rounds: int, rng: np.
                 if name != "group-v3":  # the second look (/v1/match/image, an upload the lookup missed)
                     t0 = time.perf_counter()
                     work = reduce_to_working_size(rgb)
-                    sampler = registration.Sampler(work)
-                    codes = np.stack([c for c, _ in (sampler.hash(q) for _, q in registration.start_regions(work))])
+                    codes = registration.Starts.of(work).codes
                     t1 = time.perf_counter()
                     index.search(codes, REGISTRATION_RADIUS, threads=1)
                     t2 = time.perf_counter()

@@ -303,6 +303,45 @@ def start_regions(work: np.ndarray) -> list[tuple[str, Quad]]:
     return out + mirrored
 
 
+@dataclass
+class Starts:
+    """An upload's start regions, hashed once and shared by every bank image it is registered on."""
+
+    work: np.ndarray
+    sampler: Sampler
+    regions: list[tuple[str, Quad]]
+    hashed: list[tuple[np.ndarray, int]]  # per region: (code, structure)
+
+    @classmethod
+    def of(cls, work: np.ndarray) -> Starts:
+        sampler = Sampler(work)
+        regions = start_regions(work)
+        return cls(work, sampler, regions, [sampler.hash(q) for _, q in regions])
+
+    @property
+    def usable(self) -> list[int]:
+        """The regions structured enough to pair (distinct images come too close below it)."""
+        return [i for i, (_, s) in enumerate(self.hashed) if s >= MIN_STRUCTURE]
+
+    @property
+    def codes(self) -> np.ndarray:
+        """(n, 32) codes of the usable regions (n may be 0)."""
+        usable = self.usable
+        return np.stack([self.hashed[i][0] for i in usable]) if usable else np.zeros((0, pdq.HASH_BYTES), np.uint8)
+
+    def distances(self, banks: list[HashGroup]) -> np.ndarray:
+        """Per bank image, the distance of its closest (usable start, hash) pair (a large number if none)."""
+        out = np.full(len(banks), 1 << 30, dtype=np.int64)
+        codes = self.codes
+        sized = [k for k, g in enumerate(banks) if len(g)]
+        if not len(codes) or not sized:
+            return out
+        owner = np.concatenate([np.full(len(banks[k]), k) for k in sized])
+        d = hamming_matrix(codes, np.concatenate([banks[k].codes for k in sized])).min(axis=0)
+        np.minimum.at(out, owner, d)
+        return out
+
+
 def _geometry(strategy: Strategy) -> dict[str, Variant]:
     return {v.name: v for v in strategy.bank if not v.dihedral}
 
@@ -314,9 +353,7 @@ def register(
     *,
     gate: int = GATE,
     bands: tuple[StructureBand, ...] = REGISTERED_BANDS,
-    sampler: Sampler | None = None,
-    starts: list[tuple[str, Quad]] | None = None,
-    start_codes: list[tuple[np.ndarray, int]] | None = None,
+    starts: Starts | None = None,
     force: bool = False,
 ) -> Registration | None:
     """Register the upload (its working copy) on one bank image's group; a match or None.
@@ -333,24 +370,23 @@ def register(
     usable = [k for k, vh in enumerate(bank.hashes) if vh.variant in geometry and structures[k] >= MIN_STRUCTURE]
     if not usable:
         return None
-    sampler = sampler or Sampler(work)
-    starts = starts if starts is not None else start_regions(work)
-    start_codes = start_codes if start_codes is not None else [sampler.hash(q) for _, q in starts]
-    keep = [i for i, (_, s) in enumerate(start_codes) if s >= MIN_STRUCTURE]
+    starts = starts if starts is not None else Starts.of(work)
+    sampler = starts.sampler
+    keep = starts.usable
     if not keep:
         return None
-    d = hamming_matrix(np.stack([start_codes[i][0] for i in keep]), bank.codes[usable])
+    d = hamming_matrix(starts.codes, bank.codes[usable])
     jobs = []
-    seen: set[int] = set()
+    seen: set[tuple] = set()
     for flat in np.argsort(d, axis=None, kind="stable")[:PAIRS]:
         qi, bj = np.unravel_index(int(flat), d.shape)
         if d[qi, bj] > gate:
             break
-        name, quad = starts[keep[qi]]
+        name, quad = starts.regions[keep[qi]]
         anchor = bank.hashes[usable[bj]]
         for target_k, pred in _targets(quad, geometry[anchor.variant], bank, usable, geometry, work.shape):
-            band = next((b for b in bands if min(structures[target_k], start_codes[keep[qi]][1]) >= b.floor), None)
-            key = hash((target_k, tuple(np.round(pred / 4).astype(int).ravel())))  # the same region, predicted twice
+            band = next((b for b in bands if min(structures[target_k], starts.hashed[keep[qi]][1]) >= b.floor), None)
+            key = (target_k, tuple(np.round(pred / 4).astype(int).ravel()))  # the same region, predicted twice
             if band is None or key in seen:
                 continue
             seen.add(key)
@@ -404,23 +440,12 @@ def register_near(rgb: np.ndarray, banks: list[HashGroup], strategy: Strategy = 
     ordinary lookup already matched.
     """
     work = reduce_to_working_size(rgb)
-    sampler = Sampler(work)
-    starts = start_regions(work)
-    start_codes = [sampler.hash(q) for _, q in starts]
-    codes = [c for c, s in start_codes if s >= MIN_STRUCTURE]
-    if not codes:
-        return []
-    query = np.stack(codes)
-    near = []
-    for k, g in enumerate(banks):
-        if k in skip or not len(g):
-            continue
-        d = int(hamming_matrix(query, g.codes).min())
-        if d <= gate:
-            near.append((d, k))
+    starts = Starts.of(work)
+    distances = starts.distances(banks)
+    near = sorted((int(d), k) for k, d in enumerate(distances) if d <= gate and k not in skip)
     out = []
-    for _, k in sorted(near)[:max_candidates]:
-        r = register(work, banks[k], strategy, gate=gate, sampler=sampler, starts=starts, start_codes=start_codes)
+    for _, k in near[:max_candidates]:
+        r = register(work, banks[k], strategy, gate=gate, starts=starts)
         if r is not None:
             out.append((k, r))
     return out

@@ -37,23 +37,18 @@ def second_look(
     radius: int,
     content_ref: str | None,
     preview_url: str | None,
-    skip_hashes: set[int] = frozenset(),
 ) -> tuple[list[MatchOut], list[dict]]:
     """Registered matches for one upload's working copy, and their match events.
 
-    ``radius``: the index search radius for the start regions (at most the
-    registration gate); ``skip_hashes``: bank hashes the lookup already matched
-    (their pictures are not looked at again).
+    Called only when the lookup matched no PDQ hash, so every picture near is a candidate.
+    ``radius``: the index search radius for the start regions (at most the registration gate).
     """
-    sampler = registration.Sampler(work)
-    starts = registration.start_regions(work)
-    start_codes = [sampler.hash(q) for _, q in starts]
-    codes = [c for c, s in start_codes if s >= registration.MIN_STRUCTURE]
-    if not codes:
+    starts = registration.Starts.of(work)
+    if not len(starts.codes):
         return [], []
     radius = min(radius, registration.GATE)
     nearest: dict[int, int] = {}
-    for hits in index.search("pdq", np.stack(codes), radius, threads=1):
+    for hits in index.search("pdq", starts.codes, radius, threads=1):
         for hit in hits:
             nearest[hit.hash_id] = min(hit.distance, nearest.get(hit.hash_id, 1 << 30))
     if not nearest:
@@ -62,16 +57,10 @@ def second_look(
         near = session.execute(
             select(BankHash.id, BankHash.item_id).where(BankHash.id.in_(nearest), BankHash.status == "active")
         ).all()
-        skipped_items = set(
-            session.scalars(select(BankHash.item_id).where(BankHash.id.in_(skip_hashes))).all()
-        ) if skip_hashes else set()
         by_item: dict[int, int] = {}
         for row in near:
-            if row.item_id not in skipped_items:
-                by_item[row.item_id] = min(nearest[row.id], by_item.get(row.item_id, 1 << 30))
+            by_item[row.item_id] = min(nearest[row.id], by_item.get(row.item_id, 1 << 30))
         items = [item for _, item in sorted((d, i) for i, d in by_item.items())][: registration.MAX_CANDIDATES]
-        if not items:
-            return [], []
         rows = session.execute(
             select(
                 BankHash.id, BankHash.item_id, BankHash.case_id, BankHash.code, BankHash.variant,
@@ -95,7 +84,7 @@ def second_look(
                         known_structure(r.quality, r.structure))
             for r in members
         ))
-        found = registration.register(work, group, sampler=sampler, starts=starts, start_codes=start_codes)
+        found = registration.register(work, group, starts=starts)
         if found is None:
             continue
         row = next(r for r in members if r.variant == found.bank_variant)

@@ -256,11 +256,12 @@ async def match_image(
         matching.resolve, hits, queries, request.app.state.readers, caller, "image", radius
     )
     matches = found.get(0, [])
-    if result.work is not None and len(queries) > 1 and not any(m.signal == "pdq" for m in matches):
+    perceptual = any(q.signal == "pdq" for q in queries)
+    if result.work is not None and perceptual and not any(m.signal == "pdq" for m in matches):
         # The lookup missed: a second look at the pixels (service.second_look), then they are dropped.
         registered, more = await anyio.to_thread.run_sync(
             second_look, result.work, index, request.app.state.readers, caller, settings.registration_radius,
-            content_ref, preview_url, {m.hash_id for m in matches}, limiter=_search_limiter(request.app),
+            content_ref, preview_url, limiter=_search_limiter(request.app),
         )
         matches, events = matches + registered, events + more
     result.work = None
