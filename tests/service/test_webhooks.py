@@ -593,7 +593,8 @@ def test_pending_deliveries_survive_kill_9(tmp_path, database_url, receiver):
         assert sorted(r.decision_id for r in rows) == sorted(decided)
         assert {r.status for r in rows} == {"succeeded"}
     engine.dispose()
-    assert all(signing.verify(secret, {k.title(): v for k, v in h.items()}, b) for h, b in receiver.requests)
+    assert all(signing.verify(secret, {k.title(): v for k, v in h.items()}, b, now=at)
+               for (h, b), at in zip(receiver.requests, receiver.received_at))
     assert secret not in log.read_text(errors="replace") and secret[6:] not in log.read_text(errors="replace")
 
 

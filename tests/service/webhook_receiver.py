@@ -1,18 +1,23 @@
 """A local webhook receiver for the tests: a tiny HTTP server in a thread on a free port.
 
 It answers each request with the next scripted response (status and headers), then 200s,
-and keeps every request it got (headers and body) for the test to check.
+and keeps every complete request it got (headers, body, and when it arrived) for the test to
+check. A request cut off mid-body (the service was killed while sending) is kept apart in
+``truncated``: a real receiver rejects it as malformed, so it is not a delivery.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.received_at: list[float] = []  # parallel to requests: a receiver checks freshness on arrival
+        self.truncated: list[tuple[dict[str, str], bytes]] = []
         self.script: list[tuple[int, dict[str, str]]] = []
         self.default = (200, {})
         self.hold: threading.Event | None = None  # if set: answer only once it is released
@@ -21,9 +26,16 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                expected = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(expected)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if len(body) < expected:
+                    with receiver._lock:
+                        receiver.truncated.append((headers, body))
+                    return
                 with receiver._lock:
-                    receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.requests.append((headers, body))
+                    receiver.received_at.append(time.time())
                     status, headers = receiver.script.pop(0) if receiver.script else receiver.default
                 if receiver.hold is not None:
                     receiver.hold.wait(60)
