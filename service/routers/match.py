@@ -12,6 +12,7 @@ for it in the answer (``review_band: "sync"``), because it costs ~10x the index 
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import anyio
@@ -21,12 +22,17 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
-from matcher.errors import MatcherError
+from matcher.errors import MatcherError, VideoError
 from matcher.pdq import structure_agrees
 from matcher.hashing import hash_file
 from matcher.signals import SignalType, get_signal
 
-from .. import matching
+from matcher.hash_value import Hash
+from matcher.video import FrameHash, VideoHash, VideoLimits, hash_video
+from matcher.video.comparison import CountedFrames
+
+from .. import matching, video_matching
+from ..bank import videos
 from ..second_look import second_look
 from ..auth.api_keys import Caller
 from ..bank_index import BankIndex
@@ -76,12 +82,20 @@ def _codes_at_once(signal: SignalType, texts: list[str]) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=np.uint8).reshape(len(texts), signal.nbytes)
 
 
-def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]:
+def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query], list[video_matching.VideoQuery]]:
     """Per query its result (invalid, skipped, or checked and awaiting matches) and the codes to search."""
     results = [_result(i, q.content_ref) for i, q in enumerate(body.queries)]
     by_signal: dict[str, list[int]] = {}
+    video_queries: list[video_matching.VideoQuery] = []
     for i, q in enumerate(body.queries):
-        by_signal.setdefault(q.signal, []).append(i)
+        if q.signal == videos.SIGNAL or q.vpdq is not None:
+            video = _read_video_query(i, q, results[i])
+            if video is not None:
+                video_queries.append(video)
+        elif q.hash is None:
+            results[i].update(status="invalid", code="hash_malformed", reason="the query gives no hash")
+        else:
+            by_signal.setdefault(q.signal, []).append(i)
     queries: list[matching.Query] = []
     for name, positions in by_signal.items():
         try:
@@ -113,7 +127,34 @@ def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]
             queries.append(matching.Query(i, signal.name, code, q.content_ref, preview_url=q.preview_url,
                                           structures=(structure,)))
     queries.sort(key=lambda query: query.index)
-    return results, queries
+    return results, queries, video_queries
+
+
+def _read_video_query(i: int, q, result: dict) -> video_matching.VideoQuery | None:
+    """A video given as its frame hashes; ``None`` (and the result says why) if it cannot be searched."""
+    if q.signal != videos.SIGNAL or q.vpdq is None or q.hash is not None or q.structure is not None:
+        result.update(status="invalid", code="hash_malformed",
+                      reason="a video query is signal vpdq with its frames in vpdq, and no hash")
+        return None
+    try:
+        frames = videos.check_frames(
+            [videos.FrameIn(f.pdq, f.quality, f.frame, f.time) for f in q.vpdq.frames], len(q.vpdq.frames)
+        )
+    except videos.FramesRefused as refused:
+        result.update(status="invalid", code=refused.code, reason=str(refused))
+        return None
+    if not frames.usable:
+        result.update(status="skipped", code="quality_too_low",
+                      reason="no frame has a PDQ quality of 50 or more: too plain to match reliably")
+        return None
+    return video_matching.VideoQuery(i, _counted(frames), q.content_ref, q.preview_url)
+
+
+def _counted(frames: videos.Frames) -> CountedFrames:
+    """A checked timeline as the vPDQ rule counts it (distinct codes, each frame's code and time)."""
+    hashed = VideoHash(tuple(FrameHash(Hash("pdq", code, quality), number, time)
+                             for code, quality, number, time in frames.usable))
+    return CountedFrames(hashed)
 
 
 #: Index searches running at once in one worker: as many as there are cores. The search is
@@ -187,8 +228,13 @@ async def match_hashes(
     settings: Settings = request.app.state.settings
     if len(body.queries) > settings.max_match_queries:
         raise ApiError(422, "match_too_many_queries", f"At most {settings.max_match_queries} queries per request.")
-    results, queries = _read_queries(body)
+    frames = sum(len(q.vpdq.frames) for q in body.queries if q.vpdq is not None)
+    if frames > settings.max_match_frames:
+        raise ApiError(422, "match_too_many_frames", f"At most {settings.max_match_frames} video frame hashes per request.")
+    results, queries, video_queries = _read_queries(body)
     app = request.app
+    if video_queries:
+        return await _match_with_videos(app, results, queries, video_queries, caller, body.review_band, "hash")
     radius, band = _plan_band(app, queries, caller, "hash", body.review_band)
     if len(queries) <= INLINE_CODES and radius <= matching.fast_radius(settings.pdq_match_threshold):
         found = _find_or_answer(queries, app.state.index, radius, results, band)
@@ -205,6 +251,39 @@ async def match_hashes(
         return found
     # Something matched: filter against the database and record the match events (I/O, in the pool).
     return await run_in_threadpool(_resolve_and_answer, app, found, queries, results, band, caller, radius)
+
+
+async def _match_with_videos(
+    app, results: list[dict], queries: list[matching.Query], video_queries: list[video_matching.VideoQuery],
+    caller: Caller, review_band: str | None, query_kind: str,
+) -> Response:
+    """A request with video queries: the frame codes and any other codes searched in one thread hop,
+    then (only if something was hit) resolved against the database, events recorded, answered."""
+    settings: Settings = app.state.settings
+    radius, band = _plan_band(app, queries, caller, query_kind, review_band)
+    policy = video_matching.policy_for(settings.pdq_match_threshold)
+    limiter = _search_limiter(app)
+    threads = 1 if limiter.borrowed_tokens else None
+
+    def search():
+        return (matching.find(queries, app.state.index, radius, threads=threads),
+                video_matching.find(video_queries, app.state.index, policy, threads=threads))
+
+    hits, video_hits = await anyio.to_thread.run_sync(search, limiter=limiter)
+    if hits or video_hits:
+        def resolve_and_record() -> None:
+            found, events = matching.resolve(hits, queries, app.state.readers, caller, query_kind, radius)
+            videos_found, video_events = video_matching.resolve(
+                video_hits, video_queries, app.state.readers, caller, query_kind, policy
+            )
+            matching.record(app.state.sessions, events + video_events)
+            for query_index, matches in found.items():
+                results[query_index]["matches"] = [m.model_dump() for m in matches]
+            for query_index, matches in videos_found.items():
+                results[query_index]["matches"] = results[query_index]["matches"] + [m.model_dump() for m in matches]
+
+        await run_in_threadpool(resolve_and_record)
+    return _answer(results, band)
 
 
 @router.post("/image", response_model=MatchResponse)
@@ -268,3 +347,64 @@ async def match_image(
     await run_in_threadpool(matching.record, request.app.state.sessions, events)
     checked["matches"] = [m.model_dump() for m in matches]
     return _answer([checked], band)
+
+
+#: Status of each video error: too big or too long is a size limit (413), the rest cannot be decoded (422).
+_VIDEO_ERROR_STATUS = {"video_too_large": 413, "video_too_long": 413}
+
+
+def _video_limiter(app) -> anyio.CapacityLimiter:
+    limiter = getattr(app.state, "video_limiter", None)
+    if limiter is None:
+        limiter = app.state.video_limiter = anyio.CapacityLimiter(app.state.settings.video_decodes)
+    return limiter
+
+
+def _hash_upload(data: bytes, limits: VideoLimits) -> tuple[bytes, VideoHash | None, MatcherError | None]:
+    """MD5 of the bytes and the query vPDQ (all 8 turns of every frame), or the typed error."""
+    md5 = hashlib.md5(data).digest()
+    try:
+        return md5, hash_video(data, dihedral=True, limits=limits), None
+    except VideoError as error:
+        return md5, None, error
+
+
+@router.post("/video", response_model=MatchResponse)
+async def match_video(
+    request: Request,
+    file: UploadFile = File(description="The video to check. Decoded and hashed in memory, then discarded."),
+    content_ref: str | None = Form(None, max_length=256),
+    preview_url: PreviewUrl | None = Form(
+        None, description="As in /v1/match: the platform's link to the upload, for its moderators (never fetched)."
+    ),
+    caller: Caller = Depends(platform_with("match")),
+    settings: Settings = Depends(get_settings),
+) -> Response:
+    """Hash one video in memory (MD5 and vPDQ, each frame in its 8 turns) and check it: exact
+    MD5 matches, and bank videos that share 80% of their frames with it both ways (docs/video.md).
+
+    The bytes are held only while they are hashed, by at most ``video_decodes`` uploads at once
+    per worker; decoding stops at the first limit passed (bytes, pixels a frame, seconds, frames).
+    """
+    data = await file.read(settings.max_video_upload_bytes + 1)
+    await file.close()
+    if len(data) > settings.max_video_upload_bytes:
+        raise ApiError(413, "payload_too_large", f"Videos up to {settings.max_video_upload_bytes} bytes are checked.")
+    limits = VideoLimits(
+        max_bytes=settings.max_video_upload_bytes, max_pixels=settings.max_video_pixels,
+        max_seconds=settings.max_video_seconds, max_sampled_frames=settings.max_video_frames,
+    )
+    md5, video, error = await anyio.to_thread.run_sync(_hash_upload, data, limits, limiter=_video_limiter(request.app))
+    del data  # the video's bytes go no further than this function
+    if error is not None:
+        raise ApiError(_VIDEO_ERROR_STATUS.get(error.code, 422), error.code, str(error))
+    checked = _result(0, content_ref)
+    queries = [matching.Query(0, "md5", np.frombuffer(md5, np.uint8)[None, :], content_ref, preview_url=preview_url)]
+    frames = CountedFrames(video)
+    video_queries = []
+    if len(frames):
+        video_queries.append(video_matching.VideoQuery(0, frames, content_ref, preview_url))
+    else:
+        checked.update(code="quality_too_low",
+                       reason="no sampled frame has a PDQ quality of 50 or more; exact match (MD5) only")
+    return await _match_with_videos(request.app, [checked], queries, video_queries, caller, "off", "video")
