@@ -202,3 +202,20 @@ def test_video_uploads_need_a_key_with_the_match_scope(client, pan):
     other = create_platform(client.app, "reader", ("review",))
     refused = _upload(client, {"Authorization": f"Bearer {other}"}, pan)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "api_key_scope"
+
+
+def test_a_video_match_reaches_the_review_queue_with_where_to_look(client, pan_hash, copy_hash):
+    from .helpers import create_platform
+
+    headers = {"Authorization": f"Bearer {create_platform(client.app, 'reviewing', ('match', 'review'))}"}
+    submit(client, video_item(pan_hash))
+    catch_up(client.app)
+    answer = match(client, headers, video_query(copy_hash, "upload/9")).json()["results"][0]["matches"][0]
+    queue = client.get("/v1/review/queue", headers=headers).json()
+    [group] = queue["groups"]
+    [entry] = group["matches"]
+    assert group["content_ref"] == "upload/9" and entry["signal"] == "vpdq" and entry["hash_id"] == answer["hash_id"]
+    assert entry["video"] == answer["video"] and entry["confidence"] == "high"
+    decided = client.post("/v1/review/decisions", headers=headers, json={
+        "match_event_id": entry["match_event_id"], "decision": "ncii_remove", "reason": "the same video"})
+    assert decided.status_code == 201, decided.text
