@@ -134,7 +134,7 @@ def load(session: Session, item_ids: Iterable[int]) -> dict[int, BankVideo]:
             select(VideoFrame.item_id, VideoFrame.hash_id, VideoFrame.time, BankHash.code)
             .join(BankHash, BankHash.id == VideoFrame.hash_id)
             .where(VideoFrame.item_id.in_(ids[start : start + 500]))
-            .order_by(VideoFrame.item_id, VideoFrame.position)
+            .order_by(VideoFrame.item_id, VideoFrame.time, VideoFrame.position)
         ).all())
     by_item: dict[int, list] = {}
     for row in rows:

@@ -493,7 +493,8 @@ class VideoFrame(Base):
 
     A video item's distinct usable frame codes are bank hashes of signal ``vpdq`` (what the
     index searches); frames with the same code share one. Only usable frames (quality >= 50)
-    are kept, the only ones the vPDQ rule counts. ``position`` orders them in time.
+    are kept, the only ones the vPDQ rule counts. ``time`` orders them; ``position`` numbers them
+    within the video in the order they were stored (a mirror receives a video's frames code by code).
     """
 
     __tablename__ = "video_frames"
@@ -505,3 +506,17 @@ class VideoFrame(Base):
     position: Mapped[int] = mapped_column(Integer)
     frame: Mapped[int] = mapped_column(Integer)
     time: Mapped[float] = mapped_column(Float)
+
+
+class RemoteVideo(Base):
+    """A video of a mirrored remote bank, and the local case item that holds its frame codes.
+
+    The remote names its videos by its own id; each gets its own local item so that its frame
+    codes form one video here too (a source's pictures and digests share one item each).
+    """
+
+    __tablename__ = "remote_videos"
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("hash_sources.id"), primary_key=True)
+    remote_video_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("case_items.id"), unique=True)
