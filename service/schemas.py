@@ -10,9 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-import math
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from matcher.pdq import STRUCTURE_MAX
 
@@ -41,14 +39,7 @@ class FrameIn(Strict):
     pdq: str = Field(max_length=80, description="The frame's PDQ hash, 64 hex digits.")
     quality: int = Field(ge=0, le=100)
     frame: int = Field(0, ge=0, description="The decoded frame's number.")
-    time: float = Field(ge=0, description="Seconds from the start.")
-
-    @field_validator("time")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("time must be a finite number of seconds")
-        return value
+    time: float = Field(ge=0, allow_inf_nan=False, description="Seconds from the start.")
 
 
 class VpdqIn(Strict):

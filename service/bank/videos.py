@@ -32,7 +32,8 @@ SIGNAL = "vpdq"
 
 @dataclass(frozen=True)
 class FrameIn:
-    """A submitted frame as the wire gives it (``service.schemas.FrameIn``)."""
+    """A submitted frame: what :func:`check_frames` reads of one (``service.schemas.FrameIn`` has the same
+    attributes and is passed as it is)."""
 
     pdq: str
     quality: int
@@ -46,6 +47,15 @@ class Frames:
 
     usable: list[tuple[bytes, int, int, float]]
     unusable: int  # frames below quality 50, not kept
+
+    def counted(self) -> CountedFrames:
+        """The timeline as the vPDQ rule counts it: distinct codes, and each frame's code and time."""
+        order: dict[bytes, int] = {}
+        unique_of = np.fromiter((order.setdefault(code, len(order)) for code, *_ in self.usable), np.int64,
+                                count=len(self.usable))
+        codes = np.frombuffer(b"".join(order), np.uint8).reshape(-1, pdq.HASH_BYTES)
+        times = np.fromiter((time for *_, time in self.usable), np.float64, count=len(self.usable))
+        return CountedFrames.from_timeline(codes, unique_of, times)
 
     def codes(self) -> dict[bytes, int]:
         """Distinct codes with the best quality any frame gave them, in first-seen order."""
@@ -71,20 +81,40 @@ def check_frames(frames: Sequence[FrameIn], max_frames: int) -> Frames:
     """
     if len(frames) > max_frames:
         raise FramesRefused("video_too_many_frames", f"a video has at most {max_frames} frame hashes")
-    signal = get_signal(SIGNAL)
+    codes = _codes_at_once([frame.pdq for frame in frames])
+    if codes is None:  # one of them is malformed: find it, for the reason
+        signal = get_signal(SIGNAL)
+        for number, frame in enumerate(frames):
+            try:
+                signal.parse(frame.pdq, quality=frame.quality)
+            except MatcherError as error:
+                raise FramesRefused(error.code, f"frame {number}: {error}") from None
+        raise FramesRefused("hash_malformed", "a frame hash is not 64 hex digits")  # not reached
     usable: list[tuple[bytes, int, int, float]] = []
     unusable = 0
-    for number, frame in enumerate(frames):
-        try:
-            code = signal.parse(frame.pdq, quality=frame.quality).code
-        except MatcherError as error:
-            raise FramesRefused(error.code, f"frame {number}: {error}") from None
+    for code, frame in zip(codes, frames):
         if frame.quality < pdq.MIN_QUALITY:
             unusable += 1
             continue
         usable.append((code, frame.quality, frame.frame, frame.time))
     usable.sort(key=lambda f: f[3])  # time order, whatever order they came in
     return Frames(usable, unusable)
+
+
+def _codes_at_once(texts: list[str]) -> list[bytes] | None:
+    """Every frame's code from one ``bytes.fromhex`` (a 60-frame query parsed frame by frame cost more
+    than its index search); ``None`` if any is malformed. The exact length refuses inner whitespace."""
+    digits = 2 * pdq.HASH_BYTES
+    cleaned = [text.strip().lower() for text in texts]
+    if any(len(text) != digits for text in cleaned):
+        return None
+    try:
+        raw = bytes.fromhex("".join(cleaned))
+    except ValueError:
+        return None
+    if len(raw) != pdq.HASH_BYTES * len(texts):
+        return None
+    return [raw[k : k + pdq.HASH_BYTES] for k in range(0, len(raw), pdq.HASH_BYTES)]
 
 
 def store_frames(session: Session, item_id: int, frames: Frames, hash_ids: dict[bytes, int]) -> None:

@@ -27,8 +27,7 @@ from matcher.pdq import structure_agrees
 from matcher.hashing import hash_file
 from matcher.signals import SignalType, get_signal
 
-from matcher.hash_value import Hash
-from matcher.video import FrameHash, VideoHash, VideoLimits, hash_video
+from matcher.video import VideoHash, VideoLimits, hash_video
 from matcher.video.comparison import CountedFrames
 
 from .. import matching, video_matching
@@ -137,9 +136,7 @@ def _read_video_query(i: int, q, result: dict) -> video_matching.VideoQuery | No
                       reason="a video query is signal vpdq with its frames in vpdq, and no hash")
         return None
     try:
-        frames = videos.check_frames(
-            [videos.FrameIn(f.pdq, f.quality, f.frame, f.time) for f in q.vpdq.frames], len(q.vpdq.frames)
-        )
+        frames = videos.check_frames(q.vpdq.frames, len(q.vpdq.frames))  # the request's own limit is checked
     except videos.FramesRefused as refused:
         result.update(status="invalid", code=refused.code, reason=str(refused))
         return None
@@ -147,14 +144,7 @@ def _read_video_query(i: int, q, result: dict) -> video_matching.VideoQuery | No
         result.update(status="skipped", code="quality_too_low",
                       reason="no frame has a PDQ quality of 50 or more: too plain to match reliably")
         return None
-    return video_matching.VideoQuery(i, _counted(frames), q.content_ref, q.preview_url)
-
-
-def _counted(frames: videos.Frames) -> CountedFrames:
-    """A checked timeline as the vPDQ rule counts it (distinct codes, each frame's code and time)."""
-    hashed = VideoHash(tuple(FrameHash(Hash("pdq", code, quality), number, time)
-                             for code, quality, number, time in frames.usable))
-    return CountedFrames(hashed)
+    return video_matching.VideoQuery(i, frames.counted(), q.content_ref, q.preview_url)
 
 
 #: Index searches running at once in one worker: as many as there are cores. The search is
