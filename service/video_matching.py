@@ -63,7 +63,9 @@ def find(queries: list[VideoQuery], index: BankIndex, policy: VpdqPolicy, *, thr
                 blocks.append(codes)
     if not blocks:
         return {}
-    found = index.search(videos.SIGNAL, np.concatenate(blocks), policy.distance, threads=threads)
+    # Not through the search cache: one video brings hundreds to thousands of codes (each frame in
+    # 8 turns for an upload), which would push out the pictures' repeated answers it exists for.
+    found = index.search(videos.SIGNAL, np.concatenate(blocks), policy.distance, threads=threads, cache=False)
     hits: VideoHits = defaultdict(list)
     start = 0
     for query_index, orientation, n in parts:

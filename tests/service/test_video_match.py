@@ -219,3 +219,17 @@ def test_a_video_match_reaches_the_review_queue_with_where_to_look(client, pan_h
     decided = client.post("/v1/review/decisions", headers=headers, json={
         "match_event_id": entry["match_event_id"], "decision": "ncii_remove", "reason": "the same video"})
     assert decided.status_code == 201, decided.text
+
+
+def test_video_searches_leave_the_pictures_search_cache_alone(client, platform, pan_hash):
+    from .helpers import image_item, pdq_query, random_pdq
+
+    submit(client, video_item(pan_hash), image_item(random_pdq()))
+    catch_up(client.app)
+    cache = client.app.state.index._cache
+    before = len(cache)
+    body = {"queries": [pdq_query(random_pdq())], "review_band": "off"}
+    assert client.post("/v1/match", json=body, headers=platform).status_code == 200
+    assert len(cache) == before + 1  # a picture's answer is kept for its re-uploads
+    assert match(client, platform, video_query(pan_hash)).json()["results"][0]["matches"]
+    assert len(cache) == before + 1  # a video's hundreds of frame codes are not
