@@ -134,7 +134,9 @@ def run(args) -> dict:
             fill_video_bank(settings, codes)
             report["insert_seconds"] = round(time.perf_counter() - started, 1)
             print(f"bank: {args.videos * args.frames:,} frame codes in {report['insert_seconds']} s", file=sys.stderr)
+        report["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
         report.update(asyncio.run(_measure(settings, codes, args, rng)))
+        report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return report
 
 
@@ -213,6 +215,8 @@ def markdown(report: dict) -> str:
         "read. `copy`: a banked video with every frame moved 8 bits: hits mapped to the video, its timeline read, "
         f"the 80/80 rule applied, a match event committed before the answer ({report['copies_matched']} matched). "
         "`index only`: the stranger's frame search in `service.video_matching.find`, one thread.",
+        f"- Load average (1, 5, 15 min) before and after the run: {report.get('load_average_before')}, "
+        f"{report.get('load_average_after')} on {os.cpu_count()} cores: other work shares the machine.",
         f"- Index ready from the database (rebuild): {report['index_ready_seconds']} s for {report['index_codes']:,} codes"
         + (f"; bulk insert of the bank {report['insert_seconds']} s." if "insert_seconds" in report else "."),
     ]
