@@ -153,15 +153,24 @@ def test_a_withdrawn_video_stops_matching_at_once(client, platform, pan_hash):
     assert client.app.state.index.size() == 0
 
 
-def test_a_video_whose_anchor_is_suspended_does_not_match(client, platform, pan_hash):
+def test_two_platforms_saying_not_ncii_suspend_the_whole_video(client, pan_hash, copy_hash):
+    """Review decisions act on the anchor the match events name; a suspended anchor stops the video."""
+    from .helpers import create_platform
+
+    a, b, c = ({"Authorization": f"Bearer {create_platform(client.app, name, ('match', 'review'))}"}
+               for name in ("alpha", "beta", "gamma"))
     submit(client, video_item(pan_hash))
     catch_up(client.app)
-    from service.db.engine import transaction
-
-    with transaction(client.app.state.sessions) as session:
-        anchor = session.scalar(select(BankHash).where(BankHash.signal == "vpdq").order_by(BankHash.id).limit(1))
-        anchor.status = "suspended"
-    assert match(client, platform, video_query(pan_hash)).json()["results"][0]["matches"] == []
+    for headers, ref in ((a, "a/1"), (b, "b/1")):
+        assert match(client, headers, video_query(copy_hash, ref)).json()["results"][0]["matches"]
+    for headers in (a, b):
+        [event] = [m for g in client.get("/v1/review/queue", headers=headers).json()["groups"] for m in g["matches"]]
+        decided = client.post("/v1/review/decisions", headers=headers, json={
+            "match_event_id": event["match_event_id"], "decision": "not_ncii", "reason": "a holiday clip"})
+        assert decided.status_code == 201, decided.text
+    assert decided.json()["hash_status"] == "suspended"
+    assert match(client, c, video_query(copy_hash)).json()["results"][0]["matches"] == []
+    assert match(client, c, video_query(pan_hash)).json()["results"][0]["matches"] == []
 
 
 # ---------------------------------------------------------------- uploads
