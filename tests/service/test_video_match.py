@@ -242,3 +242,24 @@ def test_video_searches_leave_the_pictures_search_cache_alone(client, platform, 
     assert len(cache) == before + 1  # a picture's answer is kept for its re-uploads
     assert match(client, platform, video_query(pan_hash)).json()["results"][0]["matches"]
     assert len(cache) == before + 1  # a video's hundreds of frame codes are not
+
+
+def test_the_review_page_says_where_the_videos_meet(client, pan_hash, copy_hash):
+    from service.auth import moderators
+    from service.db.engine import transaction
+
+    from .helpers import create_platform
+
+    headers = {"Authorization": f"Bearer {create_platform(client.app, 'alpha', ('match', 'review'))}"}
+    with transaction(client.app.state.sessions) as session:
+        moderators.create(session, client.app.state.settings, "ann", "correct horse battery staple", platform="alpha")
+    submit(client, video_item(pan_hash))
+    catch_up(client.app)
+    [found] = match(client, headers, video_query(copy_hash, "up/1")).json()["results"][0]["matches"]
+    ann = TestClient(client.app)
+    assert ann.post("/v1/moderators/login", json={"name": "ann", "password": "correct horse battery staple"}).is_success
+    event = client.get("/v1/review/queue", headers=headers).json()["groups"][0]["matches"][0]["match_event_id"]
+    page = ann.get(f"/review/items/{event}").text
+    first, last = found["video"]["bank_ranges"][0]
+    assert 'id="video-matches"' in page and f"bank video {found['video']['video_id']}" in page
+    assert f"{first:.1f}-{last:.1f} s" in page
