@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from matcher import pdq
@@ -138,19 +138,6 @@ class BankVideo:
 
     def position_of(self) -> dict[int, int]:
         return {int(h): k for k, h in enumerate(self.hash_ids)}
-
-
-def anchors(session: Session, item_ids: Iterable[int]) -> dict[int, int]:
-    """Each video item's anchor: its lowest vpdq bank hash id, whatever the hash's status."""
-    ids = sorted(set(item_ids))
-    found: dict[int, int] = {}
-    for start in range(0, len(ids), 500):
-        found.update(session.execute(
-            select(BankHash.item_id, func.min(BankHash.id))
-            .where(BankHash.item_id.in_(ids[start : start + 500]), BankHash.signal == SIGNAL)
-            .group_by(BankHash.item_id)
-        ).all())
-    return found
 
 
 def load(session: Session, item_ids: Iterable[int]) -> dict[int, BankVideo]:

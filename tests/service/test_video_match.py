@@ -263,3 +263,22 @@ def test_the_review_page_says_where_the_videos_meet(client, pan_hash, copy_hash)
     first, last = found["video"]["bank_ranges"][0]
     assert 'id="video-matches"' in page and f"bank video {found['video']['video_id']}" in page
     assert f"{first:.1f}-{last:.1f} s" in page
+
+
+def test_a_video_submitted_through_one_worker_is_matched_by_another_within_two_seconds(
+    tmp_path, database_url, pan_hash, copy_hash
+):
+    from contextlib import ExitStack
+
+    from .helpers import create_platform, eventually
+
+    settings = make_settings(tmp_path / "data", database_url, index_poll_seconds=0.25)
+    with ExitStack() as stack:
+        a = stack.enter_context(TestClient(create_app(settings)))
+        b = stack.enter_context(TestClient(create_app(settings)))
+        headers = {"Authorization": f"Bearer {create_platform(a.app, 'p')}"}
+        case = submit(a, video_item(pan_hash))
+        assert eventually(lambda: bool(match(b, headers, video_query(copy_hash)).json()["results"][0]["matches"]), 2.0)
+        assert a.delete(f"/v1/cases/{case['case_number']}", headers=pin_headers(case)).status_code == 200
+        assert match(b, headers, video_query(copy_hash)).json()["results"][0]["matches"] == []
+        assert eventually(lambda: b.app.state.index.size() == 0, 2.0)
