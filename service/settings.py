@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     video_decodes: int = Field(
         1, ge=1, description="Videos a worker decodes at once (each holds its upload and one decoded frame in memory)."
     )
+    video_queue: int = Field(
+        4, ge=0, description="Video uploads a worker keeps waiting for a decoder (each holds its bytes); "
+        "beyond them an upload is answered 429 video_busy at once, so waiting uploads cannot pile up in memory.",
+    )
     pdq_match_threshold: int | None = Field(
         None,
         ge=0,

@@ -374,17 +374,24 @@ async def match_video(
     MD5 matches, and bank videos that share 80% of their frames with it both ways (docs/video.md).
 
     The bytes are held only while they are hashed, by at most ``video_decodes`` uploads at once
-    per worker; decoding stops at the first limit passed (bytes, pixels a frame, seconds, frames).
+    per worker and ``video_queue`` waiting for them (more are refused at once: decoding takes
+    seconds to minutes, and a queue without a bound would hold every waiting upload in memory);
+    decoding stops at the first limit passed (bytes, pixels a frame, seconds, frames).
     """
     data = await file.read(settings.max_video_upload_bytes + 1)
     await file.close()
     if len(data) > settings.max_video_upload_bytes:
         raise ApiError(413, "payload_too_large", f"Videos up to {settings.max_video_upload_bytes} bytes are checked.")
+    decoders = _video_limiter(request.app)
+    if decoders.available_tokens == 0 and decoders.statistics().tasks_waiting >= settings.video_queue:
+        del data
+        raise ApiError(429, "video_busy", "Every video decoder of this worker is busy; try again shortly.",
+                       headers={"Retry-After": "10"})
     limits = VideoLimits(
         max_bytes=settings.max_video_upload_bytes, max_pixels=settings.max_video_pixels,
         max_seconds=settings.max_video_seconds, max_sampled_frames=settings.max_video_frames,
     )
-    md5, video, error = await anyio.to_thread.run_sync(_hash_upload, data, limits, limiter=_video_limiter(request.app))
+    md5, video, error = await anyio.to_thread.run_sync(_hash_upload, data, limits, limiter=decoders)
     del data  # the video's bytes go no further than this function
     if error is not None:
         raise ApiError(_VIDEO_ERROR_STATUS.get(error.code, 422), error.code, str(error))

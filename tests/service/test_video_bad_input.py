@@ -226,3 +226,20 @@ def test_uploaded_videos_leave_no_trace(client, platform, settings, pan, pan_has
             chunks = [data[i : i + 32] for i in range(0, len(data) - 32, 32)]
             assert not any(len(set(c)) > 4 and c in haystack for c in chunks)
     assert b"holiday.mp4" not in stored
+
+
+def test_uploads_beyond_the_decoders_and_their_queue_are_refused_at_once(tmp_path, database_url, pan):
+    from service.routers.match import _video_limiter
+
+    settings = make_settings(tmp_path / "data", database_url, video_decodes=1, video_queue=0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        headers = {"Authorization": f"Bearer {create_platform(client.app, 'p')}"}
+        assert _upload(client, headers, pan).status_code == 200
+        decoders, busy = client.app.state.video_limiter, object()
+        assert decoders is client.portal.call(lambda: _video_limiter(client.app))
+        client.portal.call(decoders.acquire_on_behalf_of_nowait, busy)  # the only decoder is taken
+        refused = _upload(client, headers, pan)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "video_busy"
+        assert refused.headers["retry-after"] == "10"
+        client.portal.call(decoders.release_on_behalf_of, busy)
+        assert _upload(client, headers, pan).status_code == 200
