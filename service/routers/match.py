@@ -317,6 +317,10 @@ async def match_image(
         else:
             checked.update(code="quality_too_low",
                            reason=f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only")
+    elif result.kind == "video":
+        # Recognised by its bytes whatever it is called: a video sent as a picture is still a video.
+        checked.update(code="video_exact_only",
+                       reason="this is a video: matched here by MD5 only; /v1/match/video matches its frames")
     radius, band = _plan_band(request.app, queries, caller, "image", review_band)
     hits = await anyio.to_thread.run_sync(
         matching.find, queries, index, radius, limiter=_search_limiter(request.app)

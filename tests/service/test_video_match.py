@@ -282,3 +282,15 @@ def test_a_video_submitted_through_one_worker_is_matched_by_another_within_two_s
         assert a.delete(f"/v1/cases/{case['case_number']}", headers=pin_headers(case)).status_code == 200
         assert match(b, headers, video_query(copy_hash)).json()["results"][0]["matches"] == []
         assert eventually(lambda: b.app.state.index.size() == 0, 2.0)
+
+
+def test_a_video_sent_as_a_picture_is_matched_by_md5_and_told_where_to_go(client, platform, pan, pan_hash):
+    import hashlib
+
+    submit(client, video_item(pan_hash, hashlib.md5(pan).hexdigest()))
+    catch_up(client.app)
+    response = client.post("/v1/match/image", files={"file": ("holiday.jpg", pan, "image/jpeg")}, headers=platform)
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert result["code"] == "video_exact_only" and "/v1/match/video" in result["reason"]
+    assert [m["signal"] for m in result["matches"]] == ["md5"]
