@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import anyio
 import numpy as np
@@ -30,7 +31,7 @@ from matcher.signals import SignalType, get_signal
 from matcher.video import VideoHash, VideoLimits, hash_video
 from matcher.video.comparison import CountedFrames
 
-from .. import matching, video_matching
+from .. import matching, metrics, video_matching
 from ..bank import videos
 from ..second_look import second_look
 from ..auth.api_keys import Caller
@@ -357,10 +358,16 @@ def _video_limiter(app) -> anyio.CapacityLimiter:
 def _hash_upload(data: bytes, limits: VideoLimits) -> tuple[bytes, VideoHash | None, MatcherError | None]:
     """MD5 of the bytes and the query vPDQ (all 8 turns of every frame), or the typed error."""
     md5 = hashlib.md5(data).digest()
+    started = time.perf_counter()
     try:
-        return md5, hash_video(data, dihedral=True, limits=limits), None
+        video = hash_video(data, dihedral=True, limits=limits)
     except VideoError as error:
+        metrics.VIDEO_UPLOADS.labels(error.code).inc()
         return md5, None, error
+    finally:
+        metrics.VIDEO_HASH_SECONDS.observe(time.perf_counter() - started)
+    metrics.VIDEO_UPLOADS.labels("hashed").inc()
+    return md5, video, None
 
 
 @router.post("/video", response_model=MatchResponse)
@@ -389,6 +396,7 @@ async def match_video(
     decoders = _video_limiter(request.app)
     if decoders.available_tokens == 0 and decoders.statistics().tasks_waiting >= settings.video_queue:
         del data
+        metrics.VIDEO_UPLOADS.labels("busy").inc()
         raise ApiError(429, "video_busy", "Every video decoder of this worker is busy; try again shortly.",
                        headers={"Retry-After": "10"})
     limits = VideoLimits(

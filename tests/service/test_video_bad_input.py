@@ -243,3 +243,18 @@ def test_uploads_beyond_the_decoders_and_their_queue_are_refused_at_once(tmp_pat
         assert refused.headers["retry-after"] == "10"
         client.portal.call(decoders.release_on_behalf_of, busy)
         assert _upload(client, headers, pan).status_code == 200
+
+
+def test_uploads_are_counted_by_outcome_in_the_metrics(client, platform, pan):
+    import re
+
+    def counted(outcome: str) -> float:
+        text = client.get("/metrics").text
+        found = re.search(rf'^ncii_video_uploads_total{{outcome="{outcome}"}} (\S+)$', text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    before = {o: counted(o) for o in ("hashed", "video_corrupt")}
+    assert _upload(client, platform, pan).status_code == 200
+    assert _upload(client, platform, pan[: len(pan) // 2]).status_code == 422
+    assert counted("hashed") == before["hashed"] + 1 and counted("video_corrupt") == before["video_corrupt"] + 1
+    assert "ncii_video_hash_seconds_count" in client.get("/metrics").text
