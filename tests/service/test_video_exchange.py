@@ -9,7 +9,7 @@ import hashlib
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from matcher.video import VideoHash, hash_video
 from service.app import create_app
@@ -105,5 +105,19 @@ def test_a_mirror_rebuilds_the_video_matches_it_and_follows_a_withdrawal(client,
             statuses = set(session.scalars(select(BankHash.status).where(BankHash.signal == "vpdq",
                                                                          BankHash.item_id == items[0].id)))
         assert statuses == {"withdrawn"}
+
+        # Read again from the start: every record is applied again and nothing changes.
+        def held() -> tuple:
+            with sessions() as session:
+                return (session.scalar(select(func.count()).select_from(VideoFrame)),
+                        sorted(session.execute(select(BankHash.item_id, BankHash.code, BankHash.status)).all()))
+
+        before = held()
+        from service.db.engine import transaction
+
+        with transaction(sessions) as session:
+            session.get(HashSource, source_id).checkpoint = None
+        runner.run_once(sessions, remote, source_id)
+        assert held() == before
     remote.close()
     assert other["items"][0]["status"] == "accepted"
