@@ -161,10 +161,19 @@ def _candidates(hits: VideoHits, queries: dict[int, VideoQuery], item_of: dict[i
         needed = max(1, math.ceil(policy.query_share * len(queries[query_index].frames) - 1e-9))
         for orientation, frame_of, ids, distances in found:
             items = np.fromiter((item_of.get(int(h), -1) for h in ids), np.int64, count=len(ids))
-            for item in np.unique(items[items >= 0]):
-                mine = items == item
+            # Hits grouped by video in one sort: a frame shared by many videos (an intro, a logo)
+            # costs a slice each, and a video with fewer hits than the share needs is skipped unread.
+            order = np.argsort(items, kind="stable")
+            items = items[order]
+            starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]]) if len(items) else np.zeros(0, np.int64)
+            for start, end in zip(starts, np.r_[starts[1:], len(items)]):
+                if items[start] < 0 or end - start < needed:
+                    continue
+                mine = order[start:end]
                 if len(np.unique(frame_of[mine])) >= needed:
-                    candidates[(query_index, int(item))].append((orientation, frame_of[mine], ids[mine], distances[mine]))
+                    candidates[(query_index, int(items[start]))].append(
+                        (orientation, frame_of[mine], ids[mine], distances[mine])
+                    )
     return candidates
 
 

@@ -294,3 +294,26 @@ def test_a_video_sent_as_a_picture_is_matched_by_md5_and_told_where_to_go(client
     result = response.json()["results"][0]
     assert result["code"] == "video_exact_only" and "/v1/match/video" in result["reason"]
     assert [m["signal"] for m in result["matches"]] == ["md5"]
+
+
+def test_videos_sharing_an_intro_match_only_the_one_the_query_is(client, platform):
+    """Thirty banked videos open with the same 5 frames (a channel's intro) and go on with 5 of their
+    own: a query that is one of them matches that one alone, whose frames are all met."""
+    import secrets
+
+    def frames(codes):
+        return {"frames": [{"pdq": c, "quality": 90, "frame": 30 * k, "time": float(k)} for k, c in enumerate(codes)]}
+
+    intro = [secrets.token_hex(32) for _ in range(5)]
+    videos = [intro + [secrets.token_hex(32) for _ in range(5)] for _ in range(30)]
+    submit(client, *({"kind": "video", "vpdq": frames(v)} for v in videos))
+    catch_up(client.app)
+    with client.app.state.sessions() as session:
+        item_ids = session.scalars(select(CaseItem.id).order_by(CaseItem.position)).all()
+    response = client.post("/v1/match", json={"queries": [{"signal": "vpdq", "vpdq": frames(videos[17])},
+                                                          {"signal": "vpdq", "vpdq": frames(intro)}]}, headers=platform)
+    one, only_intro = response.json()["results"]
+    [found] = one["matches"]
+    assert found["video"]["video_id"] == item_ids[17]
+    assert found["video"]["query_share"] == 1.0 and found["video"]["bank_share"] == 1.0
+    assert only_intro["matches"] == []  # it meets every video, but only half of any one video's frames
