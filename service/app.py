@@ -20,7 +20,7 @@ from .db.migrate import upgrade
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .review_band import ReviewBand
-from .routers import cases, exchange, health, match, platform_webhook, review, stopncii
+from .routers import cases, exchange, health, match, match_video, platform_webhook, review, stopncii
 from .settings import Settings, get_settings
 from .web import routes as web_routes
 from .webhooks.worker import DeliveryWorker
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     app.include_router(cases.router)
     app.include_router(match.router)
+    app.include_router(match_video.router)
     app.include_router(review.router)
     app.include_router(platform_webhook.router)
     app.include_router(moderators.router)

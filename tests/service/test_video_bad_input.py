@@ -229,7 +229,7 @@ def test_uploaded_videos_leave_no_trace(client, platform, settings, pan, pan_has
 
 
 def test_uploads_beyond_the_decoders_and_their_queue_are_refused_at_once(tmp_path, database_url, pan):
-    from service.routers.match import _video_limiter
+    from service.routers.match_video import _video_limiter
 
     settings = make_settings(tmp_path / "data", database_url, video_decodes=1, video_queue=0)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
