@@ -20,7 +20,7 @@ from .db.migrate import upgrade
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .review_band import ReviewBand
-from .routers import cases, exchange, health, match, platform_webhook, review, stopncii
+from .routers import cases, exchange, health, match, match_video, platform_webhook, review, stopncii
 from .settings import Settings, get_settings
 from .web import routes as web_routes
 from .webhooks.worker import DeliveryWorker
@@ -30,16 +30,15 @@ from .routers import hotline, moderators
 log = logging.getLogger("ncii.app")
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024  # a full case of 1,000 hash groups fits well within this
-UPLOAD_PATHS = ("/v1/match/image",)
-UPLOAD_ALLOWANCE = 64 * 1024  # multipart framing and the small form fields around the image
+UPLOAD_ALLOWANCE = 64 * 1024  # multipart framing and the small form fields around the image or video
 
 
 def _keep_uploads_in_memory(max_upload_bytes: int) -> None:
-    """Uploaded images never touch the disk.
+    """Uploaded images and videos never touch the disk.
 
     Starlette spools multipart files above ``spool_max_size`` (1 MiB) to a
     temporary file; raising it above the upload limit keeps every upload in
-    memory, where ``/v1/match/image`` hashes and drops it. (A process-wide
+    memory, where ``/v1/match/image`` (or ``/video``) hashes and drops it. (A process-wide
     class attribute: one app per process.)
     """
     from starlette.formparsers import MultiPartParser
@@ -93,18 +92,21 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lifespan=lifespan,
     )
     app.state.settings = settings
-    _keep_uploads_in_memory(settings.max_upload_bytes)
+    _keep_uploads_in_memory(max(settings.max_upload_bytes, settings.max_video_upload_bytes))
     install_error_handlers(app)
 
     app.add_middleware(metrics.MeasureMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=JSON_BODY_LIMIT,
-        upload_limit=settings.max_upload_bytes + UPLOAD_ALLOWANCE,
-        upload_paths=UPLOAD_PATHS,
+        upload_limits={
+            "/v1/match/image": settings.max_upload_bytes + UPLOAD_ALLOWANCE,
+            "/v1/match/video": settings.max_video_upload_bytes + UPLOAD_ALLOWANCE,
+        },
     )
     app.include_router(cases.router)
     app.include_router(match.router)
+    app.include_router(match_video.router)
     app.include_router(review.router)
     app.include_router(platform_webhook.router)
     app.include_router(moderators.router)

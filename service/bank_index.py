@@ -217,9 +217,11 @@ class BankIndex:
     def size(self) -> int:
         return sum(len(i) for i in self._perceptual.values()) + len(self._exact_code)
 
-    def search(self, signal: str, codes: np.ndarray, threshold: int, *, threads: int | None = None) -> list[list[Hit]]:
+    def search(
+        self, signal: str, codes: np.ndarray, threshold: int, *, threads: int | None = None, cache: bool = True
+    ) -> list[list[Hit]]:
         """For each query code (n, nbytes) of ``signal``: the bank hashes within ``threshold``
-        (``threads``: as in ``HashIndex.search``)."""
+        (``threads``: as in ``HashIndex.search``; ``cache=False``: neither read nor fill the search cache)."""
         if get_signal(signal).exact:
             table = self._exact.get(signal, {})
             return [[Hit(h, 0) for h in sorted(table.get(bytes(code), ()))] for code in codes]
@@ -227,6 +229,9 @@ class BankIndex:
         index = self._perceptual.get(signal)
         if index is None or len(codes) == 0:
             return [[] for _ in range(len(codes))]
+        if not cache:
+            return [[Hit(h, d) for h, d in zip(m.ids.tolist(), m.distances.tolist())]
+                    for m in index.search(codes, threshold, threads=threads)]
         keys = [(signal, threshold, code.tobytes()) for code in codes]
         answers = [self._cache.get(key, generation) for key in keys]
         missing = [i for i, answer in enumerate(answers) if answer is None]

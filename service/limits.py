@@ -21,14 +21,17 @@ from .errors import error_body
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, default_limit: int, upload_limit: int, upload_paths: tuple[str, ...]) -> None:
-        self.app, self.default_limit, self.upload_limit, self.upload_paths = app, default_limit, upload_limit, upload_paths
+    """``upload_limits``: the upload routes' own limits by path (an image, a video); every other body gets
+    ``default_limit``."""
+
+    def __init__(self, app: ASGIApp, default_limit: int, upload_limits: dict[str, int]) -> None:
+        self.app, self.default_limit, self.upload_limits = app, default_limit, upload_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.upload_limit if scope["path"] in self.upload_paths else self.default_limit
+        limit = self.upload_limits.get(scope["path"], self.default_limit)
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _reject(send, limit)

@@ -40,6 +40,14 @@ WEBHOOK_DELIVERIES = Counter(
     "ncii_webhook_deliveries_total", "Takedown webhook deliveries settled, by outcome", ["outcome"]
 )  # succeeded, failed (permanent), gave_up (attempts exhausted)
 WEBHOOK_ATTEMPTS = Counter("ncii_webhook_attempts_total", "Takedown webhook attempts, by outcome", ["outcome"])
+VIDEO_UPLOADS = Counter(
+    "ncii_video_uploads_total", "Videos sent to /v1/match/video, by outcome", ["outcome"]
+)  # hashed, busy (no decoder free), or the decoding error's code (video_corrupt, ...)
+VIDEO_HASH_SECONDS = Histogram(
+    "ncii_video_hash_seconds",
+    "Time to decode and hash one uploaded video (what NCII_VIDEO_DECODES is sized by)",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
 
 
 class MeasureMiddleware:

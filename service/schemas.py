@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from matcher.pdq import STRUCTURE_MAX
 
@@ -33,12 +33,45 @@ class HashItem(Strict):
     variant: str = Field("full", max_length=64, description="Which part of the picture this hash covers.")
 
 
+class FrameIn(Strict):
+    """One sampled frame of a video's vPDQ hash, as ``ncii hash`` prints it."""
+
+    pdq: str = Field(max_length=80, description="The frame's PDQ hash, 64 hex digits.")
+    quality: int = Field(ge=0, le=100)
+    frame: int = Field(0, ge=0, description="The decoded frame's number.")
+    time: float = Field(ge=0, allow_inf_nan=False, description="Seconds from the start.")
+
+
+class VpdqIn(Strict):
+    """A video's vPDQ hash: the ``vpdq`` field of an ``ncii hash`` line (interval, rate and duration optional).
+
+    The list is not length-capped here: the route counts the frames against its limit and
+    answers with its own code (the JSON body cap, 4 MiB, bounds it anyway).
+    """
+
+    interval: float | None = Field(None, gt=0, le=3600)
+    frame_rate: float | None = Field(None, gt=0, le=1000)
+    duration: float | None = Field(None, ge=0)
+    frames: list[FrameIn] = Field(min_length=1)
+
+
 class CaseItemIn(Strict):
-    kind: Literal["image", "file"] = Field(description="image: a picture's hash group; file: exact digests (videos).")
-    hashes: list[HashItem] = Field(min_length=1, max_length=64)
+    kind: Literal["image", "file", "video"] = Field(
+        description="image: a picture's hash group; file: exact digests; video: its MD5 (in hashes) and its vPDQ."
+    )
+    hashes: list[HashItem] = Field(default_factory=list, max_length=64)
+    vpdq: VpdqIn | None = Field(None, description="Videos only: the frames' PDQ hashes with their times.")
     label: str | None = Field(
         None, max_length=200, description="The device's own label for this item: echoed back, never stored."
     )
+
+    @model_validator(mode="after")
+    def _shape(self) -> "CaseItemIn":
+        if self.kind != "video" and self.vpdq is not None:
+            raise ValueError("only a video item carries vpdq frames")
+        if not self.hashes and self.vpdq is None:
+            raise ValueError("an item needs at least one hash (or, for a video, its vpdq frames)")
+        return self
 
 
 class CaseCreate(Strict):
@@ -90,7 +123,8 @@ class CaseWithdrawn(BaseModel):
 
 class MatchQuery(Strict):
     signal: str = Field(max_length=32)
-    hash: str = Field(max_length=256)
+    hash: str | None = Field(None, max_length=256, description="Every signal but vpdq: the hash's hex digits.")
+    vpdq: VpdqIn | None = Field(None, description="signal vpdq: the video's frame hashes (as ncii hash prints them).")
     quality: int | None = Field(None, ge=0, le=100)
     structure: int | None = Field(None, ge=0, le=STRUCTURE_MAX, description="As in a submission's hashes.")
     content_ref: str | None = Field(None, max_length=256, description="The platform's own reference to the upload.")
@@ -112,6 +146,19 @@ class MatchRequest(Strict):
     )
 
 
+class VideoMatchOut(BaseModel):
+    """Where a query video met a bank video (matcher.video.comparison.VideoMatch, for the wire)."""
+
+    video_id: int = Field(description="The bank video (its case item id); hash_id names its first frame code.")
+    query_share: float = Field(description="Share of the query's distinct usable frames that met the bank video.")
+    bank_share: float = Field(description="Share of the bank video's distinct frames that the query met.")
+    orientation: str = Field(description="The query's turn that matched (original, flipy, ...).")
+    query_frames: int
+    bank_frames: int
+    query_ranges: list[list[float]] = Field(description="Matched runs in the query, [first, last] seconds.")
+    bank_ranges: list[list[float]] = Field(description="Matched runs in the bank video, [first, last] seconds.")
+
+
 class MatchOut(BaseModel):
     hash_id: int
     signal: str
@@ -123,6 +170,7 @@ class MatchOut(BaseModel):
         description="high: within the signal's standard threshold (PDQ 31); "
         "review: within the hash-group strategy's wider one only. Every match is a lead for review either way.",
     )
+    video: VideoMatchOut | None = Field(None, description="vpdq matches: which bank video, shares and time ranges.")
     registered: bool = Field(
         False,
         description="Found by registration (/v1/match/image only): a region of the upload, found and warped back, "

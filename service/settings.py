@@ -44,6 +44,23 @@ class Settings(BaseSettings):
     max_match_queries: int = Field(1000, description="Query hashes per /v1/match request.")
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="Largest image accepted by /v1/match/image.")
     max_upload_pixels: int = Field(64 * 1024 * 1024, description="Largest image, in pixels, hashed in memory.")
+    # Videos (docs/video.md): /v1/match/video decodes uploads in memory within these bounds.
+    max_video_upload_bytes: int = Field(
+        128 * 1024 * 1024, ge=1, description="Largest video accepted by /v1/match/video (held in memory while hashed)."
+    )
+    max_video_pixels: int = Field(3840 * 2160, ge=1, description="Largest video frame, in pixels, decoded for hashing.")
+    max_video_seconds: float = Field(1800.0, gt=0, description="Longest video hashed by /v1/match/video.")
+    max_video_frames: int = Field(
+        7200, ge=1, description="Frame hashes per video: a case item, a /v1/match video query, or sampled from an upload."
+    )
+    max_match_frames: int = Field(7200, ge=1, description="Video frame hashes in one /v1/match request, all queries.")
+    video_decodes: int = Field(
+        1, ge=1, description="Videos a worker decodes at once (each holds its upload and one decoded frame in memory)."
+    )
+    video_queue: int = Field(
+        4, ge=0, description="Video uploads a worker keeps waiting for a decoder (each holds its bytes); "
+        "beyond them an upload is answered 429 video_busy at once, so waiting uploads cannot pile up in memory.",
+    )
     pdq_match_threshold: int | None = Field(
         None,
         ge=0,

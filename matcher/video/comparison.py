@@ -106,6 +106,19 @@ class CountedFrames:
         # The query's turns, for the distinct frames (turns of equal frames are equal).
         self.turns = video.dihedral[usable][first] if video.dihedral is not None and len(usable) else None
 
+    @classmethod
+    def from_timeline(cls, codes: np.ndarray, unique_of: np.ndarray, times: np.ndarray) -> CountedFrames:
+        """A video already stored as the rule counts it: distinct usable ``codes`` (d, 32) and, per
+        usable frame in time order, the index of its code and its time (how a bank keeps a video,
+        so that an index need not rebuild a ``VideoHash`` to compare against it)."""
+        counted = cls.__new__(cls)
+        counted.codes = np.asarray(codes, np.uint8).reshape(-1, pdq.HASH_BYTES)
+        counted.unique_of = np.asarray(unique_of, np.int64)
+        counted.times = np.asarray(times, np.float64)
+        counted.interval = None
+        counted.turns = None
+        return counted
+
     def __len__(self) -> int:
         return len(self.codes)
 

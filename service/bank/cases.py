@@ -21,10 +21,12 @@ from matcher.signals import get_signal
 from ..db.models import BankHash, Case, CaseItem, MatchEvent
 from ..settings import Settings
 from ..auth.passwords import hash_secret
-from . import audit, changes
+from . import audit, changes, videos
 from .case_numbers import new_case_number, new_pin
 
-ITEM_KINDS = ("image", "file")
+ITEM_KINDS = ("image", "file", "video")
+#: What each kind of item may hold in ``hashes``, by the signal's source (a video's frames come apart).
+_HASH_SOURCES = {"image": "image", "file": "file", "video": "file"}
 
 
 @dataclass
@@ -40,6 +42,7 @@ class HashIn:
 class ItemIn:
     kind: str
     hashes: list[HashIn]
+    frames: list[videos.FrameIn] | None = None  # a video's vPDQ frames
 
 
 @dataclass
@@ -59,12 +62,22 @@ class ItemOutcome:
 class Prepared:
     kind: str
     hashes: list[tuple[str, bytes, int | None, str, int | None]]  # signal, code, quality, variant, structure
+    frames: videos.Frames | None = None  # a video's usable frames; their codes are among ``hashes``
 
 
-def _prepare(index: int, item: ItemIn) -> tuple[Prepared | None, ItemOutcome]:
+def _prepare(index: int, item: ItemIn, max_frames: int) -> tuple[Prepared | None, ItemOutcome]:
     outcome = ItemOutcome(index=index, status="accepted")
     if item.kind not in ITEM_KINDS:
         return None, _refuse(outcome, "item_kind_unknown", f"kind must be one of {', '.join(ITEM_KINDS)}")
+    frames = None
+    if item.frames is not None:
+        try:
+            frames = videos.check_frames(item.frames, max_frames)
+        except videos.FramesRefused as refused:
+            return None, _refuse(outcome, refused.code, str(refused))
+        if frames.unusable:
+            outcome.dropped.append({"frames": frames.unusable, "code": "quality_too_low",
+                                    "reason": f"{frames.unusable} frames have a PDQ quality below 50 and never match"})
     kept: dict[tuple[str, bytes], tuple[str, bytes, int | None, str, int | None]] = {}
     for position, h in enumerate(item.hashes):
         try:
@@ -73,15 +86,9 @@ def _prepare(index: int, item: ItemIn) -> tuple[Prepared | None, ItemOutcome]:
         except MatcherError as error:
             outcome.dropped.append({"hash": position, "code": error.code, "reason": str(error)})
             continue
-        if item.kind == "file" and signal.source != "file":
-            outcome.dropped.append(
-                {"hash": position, "code": "signal_wrong_kind", "reason": f"{signal.name} is not a file digest"}
-            )
-            continue
-        if item.kind == "image" and signal.source != "image":
-            outcome.dropped.append(
-                {"hash": position, "code": "signal_wrong_kind", "reason": f"{signal.name} is not a picture hash"}
-            )
+        if signal.source != _HASH_SOURCES[item.kind]:
+            what = "a picture hash" if item.kind == "image" else "a file digest (a video's frames go in vpdq)"
+            outcome.dropped.append({"hash": position, "code": "signal_wrong_kind", "reason": f"{signal.name} is not {what}"})
             continue
         if signal.min_quality is not None:
             if h.quality is None:
@@ -110,11 +117,14 @@ def _prepare(index: int, item: ItemIn) -> tuple[Prepared | None, ItemOutcome]:
             )
             continue
         kept.setdefault((signal.name, value.code), (signal.name, value.code, h.quality, h.variant, h.structure))
+    if frames is not None:
+        for code, quality in frames.codes().items():
+            kept.setdefault((videos.SIGNAL, code), (videos.SIGNAL, code, quality, "full", None))
     if not kept:
         first = outcome.dropped[0] if outcome.dropped else {"code": "item_empty", "reason": "no hashes given"}
         return None, _refuse(outcome, first["code"], first["reason"])
     outcome.hashes_accepted = len(kept)
-    return Prepared(kind=item.kind, hashes=list(kept.values())), outcome
+    return Prepared(kind=item.kind, hashes=list(kept.values()), frames=frames), outcome
 
 
 def _refuse(outcome: ItemOutcome, code: str, reason: str) -> ItemOutcome:
@@ -129,13 +139,15 @@ class Submission:
     outcomes: list[ItemOutcome]
 
 
-def validate_items(items: Sequence[ItemIn]) -> tuple[list[tuple[int, Prepared]], list[ItemOutcome]]:
+def validate_items(
+    items: Sequence[ItemIn], max_frames: int = 7200
+) -> tuple[list[tuple[int, Prepared]], list[ItemOutcome]]:
     """Check every item; collapse items whose hash sets are identical."""
     prepared: list[tuple[int, Prepared]] = []
     outcomes: list[ItemOutcome] = []
     seen: dict[frozenset, int] = {}
     for index, item in enumerate(items):
-        ready, outcome = _prepare(index, item)
+        ready, outcome = _prepare(index, item, max_frames)
         if ready is not None:
             key = frozenset((s, c) for s, c, *_ in ready.hashes)
             if key in seen:
@@ -150,7 +162,7 @@ def validate_items(items: Sequence[ItemIn]) -> tuple[list[tuple[int, Prepared]],
 
 def create_case(session: Session, settings: Settings, items: Sequence[ItemIn]) -> Submission:
     """Store a new case with its accepted items; nothing is stored if none is accepted."""
-    prepared, outcomes = validate_items(items)
+    prepared, outcomes = validate_items(items, settings.max_video_frames)
     if not prepared:
         return Submission(case=None, pin=None, outcomes=outcomes)
     pin = new_pin()
@@ -173,6 +185,10 @@ def create_case(session: Session, settings: Settings, items: Sequence[ItemIn]) -
     ]
     session.add_all(new_hashes)
     session.flush()  # hash ids: what every index stores
+    for item, ready in items:
+        if ready.frames is not None:
+            ids = {h.code: h.id for h in new_hashes if h.item_id == item.id and h.signal == videos.SIGNAL}
+            videos.store_frames(session, item.id, ready.frames, ids)
     changes.append(session, ((h.id, h.signal, "add") for h in new_hashes), reason="submitted")
     audit.record(
         session,

@@ -212,6 +212,8 @@ class QueueEntry:
     matched_at: datetime
     preview_url: str | None
     others: dict[str, int]
+    #: A video match: the bank video, both shares and the matched time ranges (where to look).
+    video: dict | None = None
 
 
 @dataclass
@@ -354,6 +356,7 @@ def _groups(session: Session, where: list, page: list[tuple[int, int, str | None
                 matched_at=as_utc(event.created_at),
                 preview_url=event.preview_url,
                 others=others(event.hash_id, event.platform_id),
+                video=event.video,
             )
         )
     return list(groups.values())

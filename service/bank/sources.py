@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from matcher.signals import get_signal
 
-from ..db.models import BankHash, Case, CaseItem, HashSource
+from ..db.models import BankHash, Case, CaseItem, HashSource, RemoteVideo, VideoFrame
 
 #: Not an argon2 hash: ``verify_secret`` answers False for every PIN.
 NO_PIN = "!no-pin:hash-source"
@@ -57,6 +57,35 @@ def item_for(session: Session, source: HashSource, signal: str) -> CaseItem:
         session.add(item)
         session.flush()
     return item
+
+
+def video_item_for(session: Session, source: HashSource, remote_video_id: str) -> CaseItem:
+    """The source's item for one of the remote's videos (each video its own item, so its frames stay one video)."""
+    item_id = session.scalar(select(RemoteVideo.item_id).where(
+        RemoteVideo.source_id == source.id, RemoteVideo.remote_video_id == remote_video_id
+    ))
+    if item_id is not None:
+        return session.get(CaseItem, item_id)
+    position = session.scalar(select(func.coalesce(func.max(CaseItem.position), 1)).where(
+        CaseItem.case_id == source.case_id
+    ))
+    item = CaseItem(case_id=source.case_id, position=max(position, 1) + 1, kind="video", status="active")
+    session.add(item)
+    session.flush()
+    session.add(RemoteVideo(source_id=source.id, remote_video_id=remote_video_id, item_id=item.id))
+    session.flush()
+    return item
+
+
+def add_video_frames(session: Session, item: CaseItem, frames: list[tuple[int, int, float]]) -> None:
+    """Place (bank hash id, frame number, seconds) in the item's timeline, after what it holds already."""
+    if not frames:
+        return
+    start = session.scalar(select(func.coalesce(func.max(VideoFrame.position), -1)).where(VideoFrame.item_id == item.id))
+    session.execute(insert(VideoFrame), [
+        {"item_id": item.id, "hash_id": hash_id, "position": start + 1 + k, "frame": number, "time": time}
+        for k, (hash_id, number, time) in enumerate(frames)
+    ])
 
 
 def ids_by_code(session: Session, item: CaseItem, signal: str, codes: list[bytes]) -> dict[bytes, int]:

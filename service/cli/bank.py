@@ -31,9 +31,13 @@ def _check_signal(signal: str) -> None:
     from matcher.signals import get_signal
 
     try:
-        get_signal(signal)
+        kind = get_signal(signal)
     except MatcherError as error:
         fail(str(error), 2)
+    if kind.source == "video":
+        # A frame code means something only with its video and its time; a plain list has neither.
+        fail(f"{signal} hashes are a video's frames: a plain list cannot hold a video's timeline "
+             "(send the video as a case item to /v1/cases, or mirror a bank with ncii sync)", 2)
 
 
 def _admin() -> str | None:

@@ -76,7 +76,7 @@ class CaseItem(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(16))  # image, file
+    kind: Mapped[str] = mapped_column(String(16))  # image, file, video
     status: Mapped[str] = mapped_column(String(16), default="active")  # active, withdrawn
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -191,6 +191,10 @@ class MatchEvent(Base):
     # Where the platform's moderators can see the upload, in the platform's own systems (migration
     # 0005). The reviewer's browser loads it from there; the service never fetches nor stores it.
     preview_url: Mapped[str | None] = mapped_column(String(2048))
+    # A video match (migration 0009): the bank video (case item) and where the two videos met, so a
+    # moderator goes straight to it: {"video_id", "query_share", "bank_share", "orientation",
+    # "query_ranges", "bank_ranges"}. Times and shares only, never frames or hashes of the query.
+    video: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 
@@ -479,3 +483,40 @@ class WebhookAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # succeeded, retry, failed, gave_up
     retry_in_seconds: Mapped[float | None] = mapped_column(Float)
     response_snippet: Mapped[str | None] = mapped_column(String(200))
+
+
+# --- videos (issue 14): a banked video's timeline; migration 0009 ---
+
+
+class VideoFrame(Base):
+    """One sampled frame of a banked video: when it was, and the bank hash of its code.
+
+    A video item's distinct usable frame codes are bank hashes of signal ``vpdq`` (what the
+    index searches); frames with the same code share one. Only usable frames (quality >= 50)
+    are kept, the only ones the vPDQ rule counts. ``time`` orders them; ``position`` numbers them
+    within the video in the order they were stored (a mirror receives a video's frames code by code).
+    """
+
+    __tablename__ = "video_frames"
+    __table_args__ = (UniqueConstraint("item_id", "position", name="uq_video_frames_item_position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("case_items.id"))
+    hash_id: Mapped[int] = mapped_column(ForeignKey("bank_hashes.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    frame: Mapped[int] = mapped_column(Integer)
+    time: Mapped[float] = mapped_column(Float)
+
+
+class RemoteVideo(Base):
+    """A video of a mirrored remote bank, and the local case item that holds its frame codes.
+
+    The remote names its videos by its own id; each gets its own local item so that its frame
+    codes form one video here too (a source's pictures and digests share one item each).
+    """
+
+    __tablename__ = "remote_videos"
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("hash_sources.id"), primary_key=True)
+    remote_video_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("case_items.id"), unique=True)

@@ -24,7 +24,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..bank import audit
-from ..db.models import BankHash, Case, ChangeLog, HashReputation
+from ..db.models import BankHash, Case, ChangeLog, HashReputation, VideoFrame
 from ..db.times import as_utc
 
 MAX_LIMIT = 10_000
@@ -91,6 +91,9 @@ class FeedRecord:
     feedback: Feedback
     at: datetime
     structure: int | None = None
+    #: A video's frame code (signal vpdq): {"video_id", "frames": [{"frame", "time"}, ...]}, the video it
+    #: belongs to and when it was sampled there, so a mirror can rebuild the video's timeline.
+    video: dict | None = None
 
     @property
     def hash(self) -> str:
@@ -165,7 +168,28 @@ def read_page(session: Session, after: int, limit: int = DEFAULT_LIMIT) -> Page:
         )
         for r in rows[:limit]
     ]
+    _attach_videos(session, records)
     return Page(records=records, after=after, last=records[-1].seq if records else after, has_more=more)
+
+
+def _attach_videos(session: Session, records: list[FeedRecord]) -> None:
+    """Give each frame-code record its video and sampled times: one query, and only for pages with videos."""
+    wanted = sorted({r.hash_id for r in records if r.signal == "vpdq"})
+    if not wanted:
+        return
+    found: dict[int, dict] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(VideoFrame.hash_id, VideoFrame.item_id, VideoFrame.frame, VideoFrame.time)
+            .where(VideoFrame.hash_id.in_(wanted[start : start + 500]))
+            .order_by(VideoFrame.hash_id, VideoFrame.time, VideoFrame.position)
+        ).all()
+        for hash_id, item_id, frame, time in rows:
+            video = found.setdefault(hash_id, {"video_id": item_id, "frames": []})
+            video["frames"].append({"frame": frame, "time": round(time, 3)})
+    for record in records:
+        if record.signal == "vpdq":
+            record.video = found.get(record.hash_id)
 
 
 def position_at(session: Session, moment: datetime) -> int:

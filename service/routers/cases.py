@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ..bank import cases as bank_cases
+from ..bank import videos
 from ..db.models import Case
 from ..deps import DbSession, as_utc, get_settings, open_case
 from ..errors import ApiError
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1/cases", tags=["cases (victims)"])
 def submit_case(
     body: CaseCreate, session: DbSession, settings: Settings = Depends(get_settings)
 ) -> CaseCreated:
-    """Open a case from hash groups and file digests. No account, no name, no IP kept.
+    """Open a case from hash groups, file digests and videos' frame hashes. No account, no name, no IP kept.
 
     Items are checked one by one: unusable ones are refused with a reason and
     the rest accepted. The PIN in the answer is shown once and stored hashed.
@@ -29,6 +30,9 @@ def submit_case(
         bank_cases.ItemIn(
             kind=item.kind,
             hashes=[bank_cases.HashIn(h.signal, h.hash, h.quality, h.variant, h.structure) for h in item.hashes],
+            frames=None if item.vpdq is None else [
+                videos.FrameIn(f.pdq, f.quality, f.frame, f.time) for f in item.vpdq.frames
+            ],
         )
         for item in body.items
     ]

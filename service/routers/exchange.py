@@ -35,6 +35,16 @@ class FeedbackCountsOut(BaseModel):
     platforms_not_ncii: int = Field(description="Distinct platforms whose verdict is not NCII (the suspension rule's input).")
 
 
+class FeedFrameOut(BaseModel):
+    frame: int
+    time: float = Field(description="Seconds from the video's start.")
+
+
+class FeedVideoOut(BaseModel):
+    video_id: int = Field(description="The bank video this frame code belongs to (as /v1/match names it).")
+    frames: list[FeedFrameOut] = Field(description="The sampled frames of that video that had this code, in time order.")
+
+
 class FeedRecordOut(BaseModel):
     seq: int = Field(description="The change's position in the bank's change log.")
     hash_id: int
@@ -50,6 +60,7 @@ class FeedRecordOut(BaseModel):
     case_status: str
     feedback: FeedbackCountsOut
     at: datetime
+    video: FeedVideoOut | None = Field(None, description="signal vpdq: the video of this frame code and its times.")
 
 
 class FeedPageOut(BaseModel):
@@ -108,6 +119,7 @@ def read_feed(
                     platforms_not_ncii=r.feedback.platforms_not_ncii,
                 ),
                 at=r.at,
+                video=r.video,
             )
             for r in page.records
         ],

@@ -1,4 +1,5 @@
-"""Platforms: check uploads against the bank, by hash or by image (hashed in memory).
+"""Platforms: check uploads against the bank, by hash (a video by its frame hashes) or by
+image (hashed in memory; video uploads are ``service.routers.match_video``'s).
 
 Every match becomes a match event, the lead a moderator reviews; the answer
 carries the case's status so a platform can act on withdrawn cases at once.
@@ -26,7 +27,8 @@ from matcher.pdq import structure_agrees
 from matcher.hashing import hash_file
 from matcher.signals import SignalType, get_signal
 
-from .. import matching
+from .. import matching, video_matching
+from ..bank import videos
 from ..second_look import second_look
 from ..auth.api_keys import Caller
 from ..bank_index import BankIndex
@@ -76,12 +78,20 @@ def _codes_at_once(signal: SignalType, texts: list[str]) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=np.uint8).reshape(len(texts), signal.nbytes)
 
 
-def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]:
+def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query], list[video_matching.VideoQuery]]:
     """Per query its result (invalid, skipped, or checked and awaiting matches) and the codes to search."""
     results = [_result(i, q.content_ref) for i, q in enumerate(body.queries)]
     by_signal: dict[str, list[int]] = {}
+    video_queries: list[video_matching.VideoQuery] = []
     for i, q in enumerate(body.queries):
-        by_signal.setdefault(q.signal, []).append(i)
+        if q.signal == videos.SIGNAL or q.vpdq is not None:
+            video = _read_video_query(i, q, results[i])
+            if video is not None:
+                video_queries.append(video)
+        elif q.hash is None:
+            results[i].update(status="invalid", code="hash_malformed", reason="the query gives no hash")
+        else:
+            by_signal.setdefault(q.signal, []).append(i)
     queries: list[matching.Query] = []
     for name, positions in by_signal.items():
         try:
@@ -113,7 +123,25 @@ def _read_queries(body: MatchRequest) -> tuple[list[dict], list[matching.Query]]
             queries.append(matching.Query(i, signal.name, code, q.content_ref, preview_url=q.preview_url,
                                           structures=(structure,)))
     queries.sort(key=lambda query: query.index)
-    return results, queries
+    return results, queries, video_queries
+
+
+def _read_video_query(i: int, q, result: dict) -> video_matching.VideoQuery | None:
+    """A video given as its frame hashes; ``None`` (and the result says why) if it cannot be searched."""
+    if q.signal != videos.SIGNAL or q.vpdq is None or q.hash is not None or q.structure is not None:
+        result.update(status="invalid", code="hash_malformed",
+                      reason="a video query is signal vpdq with its frames in vpdq, and no hash")
+        return None
+    try:
+        frames = videos.check_frames(q.vpdq.frames, len(q.vpdq.frames))  # the request's own limit is checked
+    except videos.FramesRefused as refused:
+        result.update(status="invalid", code=refused.code, reason=str(refused))
+        return None
+    if not frames.usable:
+        result.update(status="skipped", code="quality_too_low",
+                      reason="no frame has a PDQ quality of 50 or more: too plain to match reliably")
+        return None
+    return video_matching.VideoQuery(i, frames.counted(), q.content_ref, q.preview_url)
 
 
 #: Index searches running at once in one worker: as many as there are cores. The search is
@@ -187,8 +215,13 @@ async def match_hashes(
     settings: Settings = request.app.state.settings
     if len(body.queries) > settings.max_match_queries:
         raise ApiError(422, "match_too_many_queries", f"At most {settings.max_match_queries} queries per request.")
-    results, queries = _read_queries(body)
+    frames = sum(len(q.vpdq.frames) for q in body.queries if q.vpdq is not None)
+    if frames > settings.max_match_frames:
+        raise ApiError(422, "match_too_many_frames", f"At most {settings.max_match_frames} video frame hashes per request.")
+    results, queries, video_queries = _read_queries(body)
     app = request.app
+    if video_queries:
+        return await match_with_videos(app, results, queries, video_queries, caller, body.review_band, "hash")
     radius, band = _plan_band(app, queries, caller, "hash", body.review_band)
     if len(queries) <= INLINE_CODES and radius <= matching.fast_radius(settings.pdq_match_threshold):
         found = _find_or_answer(queries, app.state.index, radius, results, band)
@@ -205,6 +238,39 @@ async def match_hashes(
         return found
     # Something matched: filter against the database and record the match events (I/O, in the pool).
     return await run_in_threadpool(_resolve_and_answer, app, found, queries, results, band, caller, radius)
+
+
+async def match_with_videos(
+    app, results: list[dict], queries: list[matching.Query], video_queries: list[video_matching.VideoQuery],
+    caller: Caller, review_band: str | None, query_kind: str,
+) -> Response:
+    """A request with video queries: the frame codes and any other codes searched in one thread hop,
+    then (only if something was hit) resolved against the database, events recorded, answered."""
+    settings: Settings = app.state.settings
+    radius, band = _plan_band(app, queries, caller, query_kind, review_band)
+    policy = video_matching.policy_for(settings.pdq_match_threshold)
+    limiter = _search_limiter(app)
+    threads = 1 if limiter.borrowed_tokens else None
+
+    def search():
+        return (matching.find(queries, app.state.index, radius, threads=threads),
+                video_matching.find(video_queries, app.state.index, policy, threads=threads))
+
+    hits, video_hits = await anyio.to_thread.run_sync(search, limiter=limiter)
+    if hits or video_hits:
+        def resolve_and_record() -> None:
+            found, events = matching.resolve(hits, queries, app.state.readers, caller, query_kind, radius)
+            videos_found, video_events = video_matching.resolve(
+                video_hits, video_queries, app.state.readers, caller, query_kind, policy
+            )
+            matching.record(app.state.sessions, events + video_events)
+            for query_index, matches in found.items():
+                results[query_index]["matches"] = [m.model_dump() for m in matches]
+            for query_index, matches in videos_found.items():
+                results[query_index]["matches"] = results[query_index]["matches"] + [m.model_dump() for m in matches]
+
+        await run_in_threadpool(resolve_and_record)
+    return _answer(results, band)
 
 
 @router.post("/image", response_model=MatchResponse)
@@ -248,6 +314,10 @@ async def match_image(
         else:
             checked.update(code="quality_too_low",
                            reason=f"PDQ quality {pdq.quality} is too low for perceptual matching; exact match only")
+    elif result.kind == "video":
+        # Recognised by its bytes whatever it is called: a video sent as a picture is still a video.
+        checked.update(code="video_exact_only",
+                       reason="this is a video: matched here by MD5 only; /v1/match/video matches its frames")
     radius, band = _plan_band(request.app, queries, caller, "image", review_band)
     hits = await anyio.to_thread.run_sync(
         matching.find, queries, index, radius, limiter=_search_limiter(request.app)

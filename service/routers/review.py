@@ -17,7 +17,7 @@ from ..bank import review as bank_review
 from ..db.models import REASON_MAX_CHARS
 from ..deps import DbSession, ReadSession, as_utc, get_settings, platform_with
 from ..errors import ApiError
-from ..schemas import Strict
+from ..schemas import Strict, VideoMatchOut
 from ..settings import Settings
 
 router = APIRouter(prefix="/v1/review", tags=["review (moderators)"])
@@ -75,6 +75,9 @@ class QueueMatchOut(BaseModel):
     matched_at: datetime
     preview_url: str | None = Field(None, description="The link the platform sent with its query, if any.")
     other_platforms: FeedbackOut = Field(description="Decisions other platforms' reviewers made on the same bank hash.")
+    video: VideoMatchOut | None = Field(
+        None, description="A video match: the bank video, both shares and the matched time ranges (where to look)."
+    )
 
 
 class QueueGroupOut(BaseModel):

@@ -74,11 +74,30 @@ def _record(raw: Any, position: int) -> RemoteRecord | None:
             structure = None  # not what PDQ can produce: banded by its quality instead
         reason = str(raw.get("reason") or ("submitted" if op == "add" else "withdrawn"))
         variant = str(raw.get("variant") or "full")
+        video = _video(raw["video"]) if signal == "vpdq" and raw.get("video") is not None else None
     except (KeyError, TypeError, ValueError):
         raise RemoteProtocolError(f"record {position} of the page is malformed") from None
     try:
         get_signal(signal)
     except MatcherError:
         return None
+    if signal == "vpdq" and video is None:
+        return None  # a frame code that names no video cannot be matched as part of one
     return RemoteRecord(key=f"{signal}:{hash_id}", signal=signal, hash=value.lower(), matchable=op == "add",
-                        reason=reason[:32], quality=quality, variant=variant[:64], structure=structure)
+                        reason=reason[:32], quality=quality, variant=variant[:64], structure=structure, video=video)
+
+
+def _video(raw: Any) -> tuple[str, tuple[tuple[int, float], ...]]:
+    """A frame code's video and times; a vpdq record without them cannot be placed in a video."""
+    video_id, frames = raw["video_id"], raw["frames"]
+    if not isinstance(video_id, int) or isinstance(video_id, bool) or not isinstance(frames, list) or not frames:
+        raise TypeError
+    times = []
+    for frame in frames:
+        number, time = frame["frame"], frame["time"]
+        if not isinstance(number, int) or isinstance(number, bool) or not isinstance(time, (int, float)):
+            raise TypeError
+        if number < 0 or not 0 <= time < 1e7:
+            raise ValueError
+        times.append((number, float(time)))
+    return str(video_id), tuple(times)

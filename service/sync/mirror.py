@@ -113,12 +113,12 @@ def apply_records(session: Session, source: HashSource, records: Sequence[Remote
     local = _local_hashes(session, source, [(record, code) for _, record, code in new])
     if new:
         session.execute(insert(RemoteHash), [
-            {"source_id": source.id, "remote_key": key, "hash_id": local[(record.signal, code)], "active": True,
+            {"source_id": source.id, "remote_key": key, "hash_id": local[_local_key(record, code)], "active": True,
              "reason": record.reason, "updated_at": now}
             for key, record, code in new
         ])
     for _, record, code in new:
-        touched[local[(record.signal, code)]] = record.reason
+        touched[local[_local_key(record, code)]] = record.reason
     session.flush()
     _settle(session, source.id, touched, outcome)
     return outcome
@@ -134,23 +134,37 @@ def _mappings(session: Session, source_id: int, keys: list[str]) -> dict[str, Re
     return found
 
 
-def _local_hashes(session: Session, source: HashSource, wanted: list[tuple[RemoteRecord, bytes]]) -> dict[tuple[str, bytes], int]:
+def _local_key(record: RemoteRecord, code: bytes) -> tuple[str, bytes, str | None]:
+    """Which local bank hash a remote value lands in: one per value and signal, and per video for frame codes."""
+    return record.signal, code, None if record.video is None else record.video[0]
+
+
+def _local_hashes(
+    session: Session, source: HashSource, wanted: list[tuple[RemoteRecord, bytes]]
+) -> dict[tuple[str, bytes, str | None], int]:
     """The ids of the source's bank hashes with these values; the missing ones are created, not yet
-    matchable (``_settle`` decides), in one multi-row insert per signal."""
-    ids: dict[tuple[str, bytes], int] = {}
-    by_signal: dict[str, dict[bytes, RemoteRecord]] = {}
+    matchable (``_settle`` decides), in one multi-row insert per signal (per video for frame codes,
+    which also get their place in the video's timeline)."""
+    ids: dict[tuple[str, bytes, str | None], int] = {}
+    by_item: dict[tuple[str, str | None], dict[bytes, RemoteRecord]] = {}
     for record, code in wanted:
-        by_signal.setdefault(record.signal, {}).setdefault(code, record)
-    for signal, values in by_signal.items():
-        item = sources.item_for(session, source, signal)
+        signal, _, video = _local_key(record, code)
+        by_item.setdefault((signal, video), {}).setdefault(code, record)
+    for (signal, video), values in by_item.items():
+        item = sources.item_for(session, source, signal) if video is None else sources.video_item_for(session, source, video)
         found = sources.ids_by_code(session, item, signal, list(values))
-        ids.update(((signal, code), hash_id) for code, hash_id in found.items())
+        ids.update(((signal, code, video), hash_id) for code, hash_id in found.items())
+        missing = {code: record for code, record in values.items() if code not in found}
         created = sources.add_hashes(session, source, item, signal, [
             {"code": code, "quality": record.quality, "structure": record.structure, "variant": record.variant,
              "status": "pending"}
-            for code, record in values.items() if code not in found
+            for code, record in missing.items()
         ])
-        ids.update(((signal, code), hash_id) for code, hash_id in created.items())
+        ids.update(((signal, code, video), hash_id) for code, hash_id in created.items())
+        if video is not None and created:
+            sources.add_video_frames(session, item, [
+                (created[code], number, time) for code, record in missing.items() for number, time in record.video[1]
+            ])
     return ids
 
 

@@ -30,6 +30,8 @@ class RemoteRecord:
     quality: int | None = None
     variant: str = "full"
     structure: int | None = None  # PDQ's gradient energy uncapped, where the remote knows it
+    #: A video's frame code (vpdq): the remote's video id and the (frame number, seconds) it was sampled at.
+    video: tuple[str, tuple[tuple[int, float], ...]] | None = None
 
 
 @dataclass(frozen=True)

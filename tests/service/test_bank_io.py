@@ -149,6 +149,9 @@ def test_unreadable_input_is_a_clear_error(tmp_path, bank):
     empty = bank("import", _write(tmp_path, "empty.txt", "# nothing\n\n"))
     assert empty.exit_code == 1 and "no pdq hashes" in empty.stderr
     assert bank("import", "--signal", "nope", _write(tmp_path, "x.txt", "")).exit_code == 2
+    for command in (("import", _write(tmp_path, "frames.txt", "ab" * 32 + "\n")), ("export",)):
+        frames = bank(*command, "--signal", "vpdq")  # a video's frame codes, without their video
+        assert frames.exit_code == 2 and "timeline" in frames.stderr and "Traceback" not in frames.output
     assert bank("export", "--status", "bogus").exit_code == 2
     assert bank("export", "-o", str(tmp_path / "no" / "such" / "dir.txt")).exit_code == 2
 

@@ -116,7 +116,7 @@ def test_a_full_case_of_1000_items_is_accepted(client):
         {"items": [{"kind": "image", "hashes": [{"signal": "pdq", "hash": random_pdq(), "quality": 90, "email": "a@b"}]}]},
         {"items": []},
         {},
-        {"items": [{"kind": "video", "hashes": [{"signal": "md5", "hash": "a" * 32}]}]},
+        {"items": [{"kind": "audio", "hashes": [{"signal": "md5", "hash": "a" * 32}]}]},
     ],
     ids=["case-filename", "item-filename", "hash-email", "no-items", "empty", "unknown-kind"],
 )

@@ -1,8 +1,9 @@
 """``kill -9`` during a stream of submissions loses nothing that was acknowledged.
 
-A real ``ncii serve`` process takes case submissions from two client threads; it
-is killed with SIGKILL in mid-stream. After a restart every case that got a 201
-is there: its status answers with its PIN, all its hashes match, its audit row
+A real ``ncii serve`` process takes case submissions (pictures, a file digest and a
+video's frame hashes) from two client threads; it is killed with SIGKILL in mid-stream.
+After a restart every case that got a 201 is there: its status answers with its PIN,
+all its hashes match (its video as a video, with its whole timeline), its audit row
 exists. The index comes back from a snapshot plus the change log, and again
 from the database alone once the snapshot files are deleted.
 """
@@ -25,6 +26,7 @@ from .helpers import random_pdq
 from .server import Server, server_env
 
 ACKNOWLEDGED_BEFORE_KILL = 40
+VIDEO_FRAMES = 10
 
 
 def _create_platform(settings) -> str:
@@ -47,32 +49,37 @@ def _stream(url: str, acknowledged: list, stop: threading.Event) -> None:
         while not stop.is_set():
             codes = [random_pdq() for _ in range(3)]
             md5 = random_pdq()[:32]
+            frames = [{"pdq": random_pdq(), "quality": 90, "frame": k * 30, "time": float(k)} for k in range(VIDEO_FRAMES)]
             body = {"items": [
                 {"kind": "image", "hashes": [{"signal": "pdq", "hash": c, "quality": 80}]} for c in codes
-            ] + [{"kind": "file", "hashes": [{"signal": "md5", "hash": md5}]}]}
+            ] + [{"kind": "file", "hashes": [{"signal": "md5", "hash": md5}]},
+                 {"kind": "video", "vpdq": {"frames": frames}}]}
             try:
                 response = http.post("/v1/cases", json=body)
             except httpx.HTTPError:
                 return  # the server is gone
             if response.status_code == 201:
                 answer = response.json()
-                acknowledged.append((answer["case_number"], answer["pin"], codes, md5))
+                acknowledged.append((answer["case_number"], answer["pin"], codes, md5, frames))
 
 
 def _check_everything_is_there(url: str, key: str, acknowledged: list) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=url, timeout=30) as http:
-        for number, pin, codes, md5 in acknowledged:
+        for number, pin, *_ in acknowledged:
             status = http.get(f"/v1/cases/{number}", headers={"X-Case-PIN": pin})
             assert status.status_code == 200, (number, status.text)
-            assert [i["hashes"] for i in status.json()["items"]] == [1, 1, 1, 1]
-        queries = [{"signal": "pdq", "hash": c} for _, _, codes, _ in acknowledged for c in codes]
-        queries += [{"signal": "md5", "hash": md5} for *_, md5 in acknowledged]
+            assert [i["hashes"] for i in status.json()["items"]] == [1, 1, 1, 1, VIDEO_FRAMES]
+        queries = [{"signal": "pdq", "hash": c} for _, _, codes, *_ in acknowledged for c in codes]
+        queries += [{"signal": "md5", "hash": md5} for *_, md5, _ in acknowledged]
+        queries += [{"signal": "vpdq", "vpdq": {"frames": frames}} for *_, frames in acknowledged]
         for start in range(0, len(queries), 1000):
             response = http.post("/v1/match", json={"queries": queries[start : start + 1000]}, headers=headers)
             assert response.status_code == 200, response.text
             missing = [q for q, r in zip(queries[start:], response.json()["results"]) if not r["matches"]]
             assert not missing, f"{len(missing)} acknowledged hashes do not match"
+            videos = [r["matches"][0]["video"] for r in response.json()["results"] if r["matches"][0]["signal"] == "vpdq"]
+            assert all(v["bank_share"] == 1.0 and v["bank_frames"] == VIDEO_FRAMES for v in videos)
 
 
 def test_kill_9_loses_no_acknowledged_case(tmp_path, database_url):
@@ -123,7 +130,7 @@ def test_kill_9_loses_no_acknowledged_case(tmp_path, database_url):
             select(AuditEntry.subject_id).where(AuditEntry.action == "case.created", AuditEntry.subject_id.in_(numbers))
         ))
         assert audited == numbers
-        codes = {bytes.fromhex(c) for _, _, cs, _ in acked for c in cs}
+        codes = {bytes.fromhex(c) for _, _, cs, *_ in acked for c in cs}
         assert codes <= set(session.scalars(select(BankHash.code).where(BankHash.signal == "pdq")))
     engine.dispose()
 

@@ -556,6 +556,7 @@ def test_hostile_input_is_a_4xx(client):
 @pytest.mark.parametrize("mine", [
     {"moderators", "moderator_sessions", "hotline_actions", "match_events", "hash_reputation"},  # 0005
     {"webhook_endpoints", "webhook_deliveries", "webhook_attempts"},  # 0006, 0007
+    {"video_frames", "match_events", "case_items", "remote_videos"},  # 0009
 ])
 def test_migrations_match_the_models(app, client, mine):
     """The moderation and webhook tables and columns the migrations create are the ones the models declare."""
