@@ -55,7 +55,11 @@ class Variant:
     original size.  ``dihedral`` asks for the 8 dihedral hashes of the result
     (one PDQ computation, see :func:`matcher.pdq.hash_rgb_dihedral`).
     ``primary`` variants are compared at the primary threshold; all others at
-    the (stricter or looser, measured) secondary one.
+    the (stricter or looser, measured) secondary one. A ``tile`` (a quadrant)
+    is compared only with the same tile of the other side: it is there for
+    copies whose geometry is untouched but part of which is covered (stickers,
+    emoji), and pairing it with every other variant would multiply the
+    comparisons an upload makes, and so its false-match rate, for nothing.
     """
 
     name: str
@@ -63,6 +67,7 @@ class Variant:
     angle: float = 0.0
     dihedral: bool = False
     primary: bool = False
+    tile: bool = False
 
 
 def crop_side(side: str, c: float) -> Variant:
@@ -74,6 +79,13 @@ def crop_corner(corner: str, c: float) -> Variant:
     x0, x1 = (c, 1.0) if "l" in corner else (0.0, 1 - c)
     y0, y1 = (c, 1.0) if "t" in corner else (0.0, 1 - c)
     return Variant(f"crop_{corner}{c * 100:g}", (x0, y0, x1, y1))
+
+
+def quadrant(corner: str) -> Variant:
+    """A quarter of the frame (``tl``, ``tr``, ``bl``, ``br``), paired only with itself."""
+    x0, x1 = (0.0, 0.5) if "l" in corner else (0.5, 1.0)
+    y0, y1 = (0.0, 0.5) if "t" in corner else (0.5, 1.0)
+    return Variant(f"quad_{corner}", (x0, y0, x1, y1), tile=True)
 
 
 def centre(keep: float, angle: float = 0.0) -> Variant:
@@ -467,10 +479,23 @@ class Strategy:
                 return band
         return None
 
+    @property
+    def tiles(self) -> frozenset[str]:
+        """Names of the variants paired only with their namesake (:attr:`Variant.tile`)."""
+        return frozenset(v.name for v in self.bank + self.query if v.tile)
+
     def pair_threshold(
-        self, query_primary: bool, bank_variant: str, query_structure: int = UNBANDED, bank_structure: int = UNBANDED
+        self, query_primary: bool, bank_variant: str, query_structure: int = UNBANDED, bank_structure: int = UNBANDED,
+        query_variant: str | None = None,
     ) -> int:
-        """Threshold for one query hash against one stored hash (its variant name, both structures)."""
+        """Threshold for one query hash against one stored hash (its variant name, both structures).
+
+        ``query_variant``: the query code's variant, where known; a tile pairs only with the same
+        tile, so a stored tile never matches a code whose variant is unknown (a plain PDQ hash).
+        """
+        tiles = self.tiles
+        if (bank_variant in tiles or query_variant in tiles) and query_variant != bank_variant:
+            return -1
         both = query_primary and is_primary_variant(bank_variant)
         base = self.primary_threshold if both else self.secondary_threshold
         if not self.structure_bands:
@@ -492,17 +517,25 @@ class Strategy:
         return "high" if distance <= high else "review"
 
     def thresholds(self, query: HashGroup, bank: HashGroup) -> np.ndarray:
-        """(len(query), len(bank)) thresholds for every pair."""
+        """(len(query), len(bank)) thresholds for every pair (-1: a pair that may not match)."""
         both = query.primary[:, None] & bank.primary[None, :]
         base = np.where(both, self.primary_threshold, self.secondary_threshold)
-        if not self.structure_bands:
-            return base
-        low = np.minimum(query.structures[:, None], bank.structures[None, :])
-        cap = np.zeros(low.shape, dtype=np.int64)
-        for band in reversed(self.structure_bands):  # the most structured band that applies wins
-            cap[low >= band.floor] = band.match
-        cap = np.where(both, np.maximum(cap, pdq.DEFAULT_THRESHOLD), cap)
-        return np.minimum(base, cap)
+        if self.structure_bands:
+            low = np.minimum(query.structures[:, None], bank.structures[None, :])
+            cap = np.zeros(low.shape, dtype=np.int64)
+            for band in reversed(self.structure_bands):  # the most structured band that applies wins
+                cap[low >= band.floor] = band.match
+            cap = np.where(both, np.maximum(cap, pdq.DEFAULT_THRESHOLD), cap)
+            base = np.minimum(base, cap)
+        tiles = self.tiles
+        if tiles:
+            qn = np.array([h.variant for h in query.hashes], dtype=object)
+            bn = np.array([h.variant for h in bank.hashes], dtype=object)
+            qt = np.array([n in tiles for n in qn], dtype=bool)
+            bt = np.array([n in tiles for n in bn], dtype=bool)
+            apart = (qt[:, None] | bt[None, :]) & (qn[:, None] != bn[None, :])
+            base = np.where(apart, -1, base)
+        return base
 
 
 @dataclass(frozen=True)
@@ -539,22 +572,26 @@ def match_groups(
 
 # --- the default ---------------------------------------------------------------------------
 
-#: group-v5 (docs/matching.md; benchmarks/results/robustness_wild.md):
+#: group-v6 (docs/matching.md; benchmarks/results/robustness_wild.md):
 #: - bank: the full frame, one-side crops of 7.5%, corner crops of 6% and 10%,
 #:   centred 95%, 90%, 84% and 76% crops, +-4 degree rotations cropped to their centred
-#:   90%, the two-thirds crops (one side's and two sides' thirds removed), and the trimmed
-#:   frame when trimming removes something (<= 28 hashes, all plain crops or rotations:
-#:   the browser computes them). The 84% and 76% crops (group-v5) are there for
-#:   :mod:`matcher.registration`: a copy cropped on every side still holds their regions,
-#:   which registration then finds inside it;
+#:   90%, the two-thirds crops (one side's and two sides' thirds removed), the four
+#:   quadrants, and the trimmed frame when trimming removes something (<= 32 hashes, all
+#:   plain crops or rotations: the browser computes them). The 84% and 76% crops
+#:   (group-v5) are there for :mod:`matcher.registration`: a copy cropped on every side
+#:   still holds their regions, which registration then finds inside it. The quadrants
+#:   (group-v6) are tiles, compared only with the same quadrant of the upload: a copy
+#:   under stickers often keeps one quadrant clean (on 513 photos, half the sticker
+#:   copies the group missed), and pairing a tile only with itself adds 4 comparisons
+#:   per (upload, image) to the ~675 the other variants make;
 #: - query: the full frame in its 8 dihedral turns (one PDQ computation), its
 #:   centred 90% and 80% crops, the two-thirds crops, +-3 degree rotations, the
-#:   trimmed frame, and up to two photo boxes found inside a frame with their
-#:   mirrors (<= 16 PDQ computations, <= 25 codes; 21 for most uploads).
+#:   quadrants, the trimmed frame, and up to two photo boxes found inside a frame with
+#:   their mirrors (<= 20 PDQ computations, <= 29 codes; 25 for most uploads).
 #: From benchmarks/results/false_matches.md (4.67e9 comparisons between distinct images,
-#: conservative tail fit), for this strategy's 25 query codes at most against a 10M-hash
-#: bank: 52 is safe only where both sides are busy; below a structure of 108 no threshold
-#: is, so only PDQ's own full-frame rule (31) applies there, as a lead for review.
+#: conservative tail fit), for 25 query codes against a 10M-hash bank: 52 is safe only
+#: where both sides are busy; below a structure of 108 no threshold is, so only PDQ's own
+#: full-frame rule (31) applies there, as a lead for review.
 STRUCTURE_BANDS = (
     StructureBand(208, match=52, high=31),
     StructureBand(162, match=43, high=29),
@@ -567,8 +604,11 @@ THIRDS = tuple(crop_side(s, 0.33) for s in "lrtb")
 #: ... and two-thirds of each side from one corner: stickers in two neighbouring thirds.
 CORNER_THIRDS = tuple(crop_corner(c, 0.33) for c in ("tl", "tr", "bl", "br"))
 
+#: The four quarters of the frame, each paired only with itself (:attr:`Variant.tile`).
+QUADRANTS = tuple(quadrant(c) for c in ("tl", "tr", "bl", "br"))
+
 DEFAULT_STRATEGY = Strategy(
-    name="group-v5",
+    name="group-v6",
     bank=(
         Variant("full", primary=True),
         *(crop_side(s, 0.075) for s in "lrtb"),
@@ -582,6 +622,7 @@ DEFAULT_STRATEGY = Strategy(
         centre(0.90, -4),
         *THIRDS,
         *CORNER_THIRDS,
+        *QUADRANTS,
     ),
     query=(
         Variant("full", dihedral=True, primary=True),
@@ -592,6 +633,7 @@ DEFAULT_STRATEGY = Strategy(
         # Between the bank's 0 and +-4 degrees: photographed screens and prints are tilted too.
         centre(0.85, +3),
         centre(0.85, -3),
+        *QUADRANTS,
     ),
     primary_threshold=52,
     secondary_threshold=52,

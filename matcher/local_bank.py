@@ -134,7 +134,7 @@ class LocalBank:
         for member, hits in zip(group, self.index.search(group.codes, widest)):
             for row_id, distance in zip(hits.ids, hits.distances):
                 line, variant, structure = self.rows[int(row_id)]
-                limit = self.strategy.pair_threshold(member.primary, variant, member.known_structure, structure)
+                limit = self.strategy.pair_threshold(member.primary, variant, member.known_structure, structure, member.variant)
                 if distance > limit:
                     continue
                 candidate = BankMatch(line, self.paths.get(line), int(distance), limit, member.variant, variant)

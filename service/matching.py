@@ -41,6 +41,12 @@ class Query:
     preview_url: str | None = None  # the platform's link to the upload, for its moderators' browsers
     #: per code: its PDQ structure (given, or what its quality proves: matcher.groups.known_structure)
     structures: tuple[int, ...] | None = None
+    #: per code: its variant, where the service hashed the upload itself (/v1/match/image); a
+    #: stored tile (a quadrant) only matches the same tile of the upload, so never a bare hash
+    variants: tuple[str, ...] | None = None
+
+    def variant(self, member: int) -> str | None:
+        return None if self.variants is None else self.variants[member]
 
     def structure(self, member: int) -> int:
         return UNBANDED if self.structures is None else self.structures[member]
@@ -65,14 +71,15 @@ def fast_radius(cap: int | None) -> int:
 
 def pair_limit(
     signal: str, query_primary: bool, bank_variant: str, pdq_radius: int,
-    query_structure: int = UNBANDED, bank_structure: int = UNBANDED,
+    query_structure: int = UNBANDED, bank_structure: int = UNBANDED, query_variant: str | None = None,
 ) -> int:
     """The distance a (query code, bank hash) pair may be at: its strategy threshold (which falls
     with the structure of the pair's less structured side), within the search radius."""
     if signal != "pdq":
         return get_signal(signal).threshold
     return min(
-        DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant, query_structure, bank_structure), pdq_radius
+        DEFAULT_STRATEGY.pair_threshold(query_primary, bank_variant, query_structure, bank_structure, query_variant),
+        pdq_radius,
     )
 
 
@@ -83,7 +90,8 @@ def confidence(signal: str, distance: int, query_structure: int, bank_structure:
     return "high" if distance <= get_signal(signal).threshold else "review"
 
 
-Hits = dict[int, dict[int, list[tuple[int, bool, int]]]]  # query -> hash id -> (distance, primary, structure)
+#: query -> hash id -> (distance, primary, structure, variant) of each query code that came near
+Hits = dict[int, dict[int, list[tuple[int, bool, int, str | None]]]]
 
 
 def find(
@@ -113,7 +121,7 @@ def find(
             found = index.search(signal, np.stack([q.codes[m] for q, m in part]), radius, threads=threads)
             for (q, m), hits in zip(part, found):
                 for hit in hits:
-                    hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m], q.structure(m)))
+                    hits_per_query[q.index][hit.hash_id].append((hit.distance, q.primary[m], q.structure(m), q.variant(m)))
     return hits_per_query
 
 
@@ -165,8 +173,8 @@ def resolve(
                 continue
             stored = banding_structure(row.signal, row.quality, row.structure)
             within = [
-                (d, structure) for d, primary, structure in pairs
-                if d <= pair_limit(row.signal, primary, row.variant, pdq_radius, structure, stored)
+                (d, structure) for d, primary, structure, variant in pairs
+                if d <= pair_limit(row.signal, primary, row.variant, pdq_radius, structure, stored, variant)
             ]
             if within:
                 distance, structure = min(within, key=lambda t: t[0])

@@ -164,3 +164,36 @@ def test_records_without_structure_are_banded_by_their_quality():
     assert groups.known_structure(77, None) == 77
     assert groups.known_structure(100, None) == 100  # "at least 100": the cautious reading
     assert groups.known_structure(100, 480) == 480
+
+
+def test_a_tile_pairs_only_with_the_same_tile():
+    band = S.structure_bands[0].match
+    assert S.pair_threshold(False, "quad_tl", 10**6, 10**6, "quad_tl") == band
+    assert S.pair_threshold(False, "quad_tl", 10**6, 10**6, "quad_br") == -1
+    assert S.pair_threshold(False, "quad_tl", 10**6, 10**6, "full") == -1
+    assert S.pair_threshold(False, "full", 10**6, 10**6, "quad_tl") == -1
+    assert S.pair_threshold(True, "quad_tl", 10**6, 10**6) == -1  # a bare hash (variant unknown)
+    assert S.pair_threshold(False, "crop_l7.5", 10**6, 10**6) == band  # other variants as before
+
+
+def test_thresholds_keep_tiles_to_their_namesakes(photo, bank):
+    query = S.query_group(photo)
+    t = S.thresholds(query, bank)
+    for i, q in enumerate(query.hashes):
+        for j, b in enumerate(bank.hashes):
+            if q.variant in S.tiles or b.variant in S.tiles:
+                assert (t[i, j] >= 0) == (q.variant == b.variant), (q.variant, b.variant)
+
+
+def test_a_copy_under_stickers_matches_through_its_clean_quadrant(photo, bank):
+    # Opaque discs over three quadrants (~40% of the frame): every other variant is covered.
+    covered = Image.fromarray(photo).copy()
+    d = ImageDraw.Draw(covered)
+    for cx, cy, colour in ((64, 64, (255, 220, 0)), (192, 64, (255, 40, 120)), (64, 192, (40, 200, 255))):
+        d.ellipse((cx - 58, cy - 58, cx + 58, cy + 58), fill=colour)
+    query = S.query_group(np.asarray(covered))
+    m = groups.match_group(query, bank, S)
+    assert m is not None and m.query_variant == m.bank_variant == "quad_br"
+    without = groups.Strategy(**{**S.__dict__, "bank": tuple(v for v in S.bank if not v.tile),
+                                 "query": tuple(v for v in S.query if not v.tile)})
+    assert groups.match_group(without.query_group(np.asarray(covered)), without.bank_group(photo), without) is None

@@ -309,7 +309,7 @@ async def match_image(
             group = result.group
             queries.append(
                 matching.Query(0, "pdq", group.codes, content_ref, tuple(bool(p) for p in group.primary), preview_url,
-                               tuple(int(s) for s in group.structures))
+                               tuple(int(s) for s in group.structures), tuple(h.variant for h in group.hashes))
             )
         else:
             checked.update(code="quality_too_low",

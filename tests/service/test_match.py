@@ -570,3 +570,33 @@ def test_registration_can_be_switched_off(tmp_path, database_url):
         response = off.post("/v1/match/image", files={"file": ("r.jpg", _reshared_bridge(), "image/jpeg")}, headers=headers)
         assert response.status_code == 200, response.text
         assert response.json()["results"][0]["matches"] == []
+
+
+def _stickered_bridge() -> bytes:
+    """Opaque discs over three quarters of the bridge photo: only its bottom-right quadrant is clean."""
+    from PIL import ImageDraw
+
+    photo = Image.open(FIXTURES / "pdq" / "bridge-1-original.jpg").convert("RGB")
+    w, h = photo.size
+    d = ImageDraw.Draw(photo)
+    r = round(0.23 * min(w, h))
+    for cx, cy, colour in ((w // 4, h // 4, (255, 220, 0)), (3 * w // 4, h // 4, (255, 40, 120)), (w // 4, 3 * h // 4, (40, 200, 255))):
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+    out = io.BytesIO()
+    photo.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_a_quadrant_matches_only_the_same_quadrant_of_an_upload(client, platform):
+    submit(client, _bridge_group_item())
+    catch_up(client.app)
+    upload = _stickered_bridge()
+    response = client.post("/v1/match/image", files={"file": ("s.jpg", upload, "image/jpeg")}, headers=platform)
+    assert response.status_code == 200, response.text
+    (found,) = response.json()["results"][0]["matches"]
+    assert found["variant"] == "quad_br" and found["registered"] is False
+
+    # The same quadrant's code sent as a bare hash (its variant unknown) is no match for a stored tile.
+    quadrant = next(h for h in hash_file(upload, ("pdq",), group="query").group.hashes if h.variant == "quad_br")
+    bare = match(client, platform, pdq_query(quadrant.hex, "bare", quality=quadrant.quality, structure=quadrant.structure))
+    assert matched_ids(bare) == [[]]
