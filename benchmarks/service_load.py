@@ -417,6 +417,26 @@ def group_v3():
     )
 
 
+def group_v5():
+    """group-v6 without its quadrants (the tiles): the strategy before them, and its 15 start regions."""
+    import dataclasses
+
+    from matcher import groups
+
+    d = groups.DEFAULT_STRATEGY
+    return dataclasses.replace(d, name="group-v5", bank=tuple(v for v in d.bank if not v.tile),
+                               query=tuple(v for v in d.query if not v.tile))
+
+
+def _group_v5_starts():
+    try:
+        from benchmarks.start_regions import GROUP_V5_STARTS, candidates
+    except ImportError:  # run as a script
+        from start_regions import GROUP_V5_STARTS, candidates  # type: ignore[no-redef]
+    pool = {v.name: v for v in candidates()}
+    return tuple(pool[n] for n in GROUP_V5_STARTS)
+
+
 def upload_cost(images: Path, n_uploads: int, hashes: int, rounds: int, rng: np.random.Generator) -> dict:
     """Per upload, in process: computing its query group, then searching all its codes in a
     1M-code index at 31 (the answer) and at the strategy's widest radius (the review band),
@@ -430,14 +450,17 @@ def upload_cost(images: Path, n_uploads: int, hashes: int, rounds: int, rng: np.
     photos = [load_rgb_array(p) for p in paths]
     index = HashIndex(256, tuned_threshold=DEFAULT_STRATEGY.widest_threshold)
     index.add(np.arange(1, hashes + 1, dtype=np.int64), rng.integers(0, 256, size=(hashes, 32), dtype=np.uint8))
-    strategies = {"group-v3": group_v3(), DEFAULT_STRATEGY.name: DEFAULT_STRATEGY}
+    strategies = {"group-v3": group_v3(), "group-v5": group_v5(), DEFAULT_STRATEGY.name: DEFAULT_STRATEGY}
     from matcher import registration
     from matcher.groups import reduce_to_working_size
+
+    starts = {"group-v5": _group_v5_starts(), DEFAULT_STRATEGY.name: registration.START_VARIANTS}
 
     samples: dict[str, dict[str, list[float]]] = {n: {"hash_ms": [], "search31_ms": [], "search_band_ms": [],
                                                       "starts_ms": [], "search_starts_ms": []}
                                                   for n in strategies}
     codes_per_upload: dict[str, list[int]] = {n: [] for n in strategies}
+    start_codes: dict[str, list[int]] = {n: [0] for n in strategies}
     for r in range(rounds):
         for name, strategy in (strategies.items() if r % 2 == 0 else reversed(strategies.items())):
             for rgb in photos:
@@ -454,12 +477,14 @@ def upload_cost(images: Path, n_uploads: int, hashes: int, rounds: int, rng: np.
                 if name != "group-v3":  # the second look (/v1/match/image, an upload the lookup missed)
                     t0 = time.perf_counter()
                     work = reduce_to_working_size(rgb)
-                    codes = registration.Starts.of(work).codes
+                    codes = registration.Starts.of(work, starts[name]).codes
                     t1 = time.perf_counter()
                     index.search(codes, REGISTRATION_RADIUS, threads=1)
                     t2 = time.perf_counter()
                     samples[name]["starts_ms"].append(1000 * (t1 - t0))
                     samples[name]["search_starts_ms"].append(1000 * (t2 - t1))
+                    if r == 0:
+                        start_codes[name].append(len(codes))
                 else:
                     samples[name]["starts_ms"].append(0.0)
                     samples[name]["search_starts_ms"].append(0.0)
@@ -471,11 +496,15 @@ def upload_cost(images: Path, n_uploads: int, hashes: int, rounds: int, rng: np.
         c = np.array(codes_per_upload[name])
         med = {k: round(float(np.median(v)), 3) for k, v in samples[name].items()}
         out["strategies"][name] = {
-            "codes_mean": round(float(c.mean()), 2), "codes_max": int(c.max()), **med,
+            "codes_mean": round(float(c.mean()), 2), "codes_max": int(c.max()),
+            "start_codes_mean": round(float(np.mean(start_codes[name][1:] or [0])), 1), **med,
             "total_ms": round(sum(med.values()), 3),
         }
     new, old = out["strategies"][DEFAULT_STRATEGY.name], out["strategies"]["group-v3"]
     out["ratio"] = {k: round(new[k] / old[k], 2) for k in ("codes_mean", "hash_ms", "search31_ms", "search_band_ms", "total_ms")}
+    v5 = out["strategies"]["group-v5"]
+    out["ratio_v5"] = {k: round(new[k] / v5[k], 2) for k in ("codes_mean", "hash_ms", "search31_ms", "search_band_ms",
+                                                             "starts_ms", "search_starts_ms", "total_ms")}
     # A registration proper, on a stranger that came within the gate (forced: the worst case per candidate).
     times = []
     for k, rgb in enumerate(photos[: min(40, len(photos))]):
@@ -495,23 +524,30 @@ REGISTRATION_RADIUS = 60
 
 def upload_cost_markdown(rep: dict) -> str:
     rows = [
-        f"# Upload check cost per upload: group-v3 against {next(iter(k for k in rep['strategies'] if k != 'group-v3'))}",
+        f"# Upload check cost per upload: {', '.join(rep['strategies'])}",
         "",
         f"In process, {rep['uploads']} photos as uploads, an index of {rep['index_codes']:,} random codes (the service's "
         f"layout), {rep['rounds']} rounds alternating the strategies; medians per upload. Generated by "
         "`python benchmarks/service_load.py --upload-cost --images DIR`.",
         "",
         "| strategy | codes per upload (mean / max) | query group | search at 31 (the answer) | search to the band | "
-        f"second look: start regions | second look: search at {rep.get('registration_radius', 64)} | total |",
+        f"second look: start regions (codes) | second look: search at {rep.get('registration_radius', 64)} | total |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rep["strategies"].items():
         rows.append(f"| {name} | {r['codes_mean']} / {r['codes_max']} | {r['hash_ms']} ms | {r['search31_ms']} ms | "
-                    f"{r['search_band_ms']} ms | {r.get('starts_ms', 0)} ms | {r.get('search_starts_ms', 0)} ms | {r['total_ms']} ms |")
+                    f"{r['search_band_ms']} ms | {r.get('starts_ms', 0)} ms ({r.get('start_codes_mean', '-')}) | {r.get('search_starts_ms', 0)} ms | "
+                    f"{r['total_ms']} ms |")
     q = rep["ratio"]
-    rows.append(f"| **ratio** | {q['codes_mean']}x | {q['hash_ms']}x | {q['search31_ms']}x | {q['search_band_ms']}x | | | {q['total_ms']}x |")
+    rows.append(f"| **ratio to group-v3** | {q['codes_mean']}x | {q['hash_ms']}x | {q['search31_ms']}x | {q['search_band_ms']}x | | | {q['total_ms']}x |")
+    if "ratio_v5" in rep:
+        q = rep["ratio_v5"]
+        rows.append(f"| **ratio to group-v5** | {q['codes_mean']}x | {q['hash_ms']}x | {q['search31_ms']}x | {q['search_band_ms']}x | "
+                    f"{q['starts_ms']}x | {q['search_starts_ms']}x | {q['total_ms']}x |")
     if "registration_stranger_ms" in rep:
-        rows += ["", "The second look runs only on image uploads the lookup missed (by hash, /v1/match, it cannot run); the "
+        rows += ["", "group-v5's second look uses its own 15 start regions (benchmarks/start_regions.py `GROUP_V5_STARTS`), "
+                 "the current strategy `matcher.registration.START_VARIANTS`.",
+                 "", "The second look runs only on image uploads the lookup missed (by hash, /v1/match, it cannot run); the "
                  "total counts it for every upload, the worst case. A registration proper runs only for a bank picture within "
                  f"the radius: on a stranger it costs {rep['registration_stranger_ms']} ms (median, forced, 40 uploads), at most "
                  "8 per upload."]

@@ -311,11 +311,11 @@ def _moves(step: float, size: np.ndarray):
 # --- registering an upload on one bank image ----------------------------------------------
 
 
-def start_regions(work: np.ndarray) -> list[tuple[str, Quad]]:
+def start_regions(work: np.ndarray, variants: tuple[Variant, ...] = START_VARIANTS) -> list[tuple[str, Quad]]:
     """Regions of the upload to pair with the bank image's hashes, each with its mirror image."""
     h, w = work.shape[:2]
     out: list[tuple[str, Quad]] = []
-    for v in START_VARIANTS:
+    for v in variants:
         out.append((v.name, variant_corners(v.box, v.angle, w, h)))
     x0, y0, x1, y1 = trim_box(work)
     if (x1 - x0) * (y1 - y0) < 0.96 * w * h:
@@ -337,9 +337,9 @@ class Starts:
     hashed: list[tuple[np.ndarray, int]]  # per region: (code, structure)
 
     @classmethod
-    def of(cls, work: np.ndarray) -> Starts:
+    def of(cls, work: np.ndarray, variants: tuple[Variant, ...] = START_VARIANTS) -> Starts:
         sampler = Sampler(work)
-        regions = start_regions(work)
+        regions = start_regions(work, variants)
         return cls(work, sampler, regions, [sampler.hash(q) for _, q in regions])
 
     @property
