@@ -36,6 +36,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
         "img-src 'self' blob: data:",
+        "media-src blob:",
         "worker-src 'self' blob:",
         "connect-src 'self'",
         "style-src 'self'",
