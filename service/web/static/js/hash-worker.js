@@ -7,16 +7,24 @@
 // profiles), drawn onto a white canvas (transparency flattened on white, as
 // matcher.loading does), then the hash group of group.js under the server's strategy.
 // Videos (and anything the page is told to treat as a file): streamed MD5 of the bytes.
+// A video's frames: the page seeks its <video> element (only the main thread has one)
+// and sends each sampled frame here as an ImageBitmap, drawn on an OffscreenCanvas and
+// PDQ-hashed (or, where a worker has no OffscreenCanvas, as the ImageData the page drew);
+// each frame is answered before the page sends the next but one, so memory holds one or
+// two frames whatever the video's length.
 //
 // Messages in:  {type: "strategy", strategy}  then  {type: "hash", id, file, kind}
+//               {type: "frame", id, seq, bitmap | pixels}
 // Messages out: {type: "progress", id, fraction}
 //               {type: "done", id, kind, hashes: [{signal, hash, quality?, structure?, variant?}]}
 //               (PDQ hashes carry quality and structure, PDQ's gradient energy uncapped,
 //               which the bank's thresholds depend on; MD5 digests neither)
 //               {type: "failed", id, code}   code: "undecodable" | "too_plain" | "no_strategy"
+//               {type: "frame-hash", id, seq, pdq, quality, structure} | {type: "frame-failed", id, seq}
 
 import { bankGroup } from "./group.js";
 import { md5Blob } from "./md5.js";
+import { pdqHash } from "./pdq.js";
 
 let strategy = null;
 const queue = [];
@@ -29,8 +37,33 @@ self.onmessage = (event) => {
   } else if (message.type === "hash") {
     queue.push(message);
     pump();
+  } else if (message.type === "frame") {
+    hashFrame(message);
   }
 };
+
+let frameCanvas = null;
+
+/** One sampled video frame: its PDQ hash, quality and structure (matcher.video's FrameHash). */
+function hashFrame({ id, seq, bitmap, pixels }) {
+  try {
+    if (bitmap) {
+      const { width, height } = bitmap;
+      if (!frameCanvas || frameCanvas.width !== width || frameCanvas.height !== height) {
+        frameCanvas = new OffscreenCanvas(width, height);
+      }
+      const context = frameCanvas.getContext("2d", { willReadFrequently: true, alpha: false });
+      context.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      pixels = context.getImageData(0, 0, width, height);
+    }
+    const { hex, quality, structure } = pdqHash(pixels);
+    self.postMessage({ type: "frame-hash", id, seq, pdq: hex, quality, structure });
+  } catch {
+    bitmap?.close();
+    self.postMessage({ type: "frame-failed", id, seq });
+  }
+}
 
 async function pump() {
   if (busy) return;
