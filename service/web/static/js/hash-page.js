@@ -135,8 +135,12 @@ async function sampleVideo(item) {
     item.vpdq = result.vpdq;
     item.structures = result.structures;
     item.misaligned = result.misaligned;
-    // Seeks that showed another frame than planned (0 in Chromium): for the tests, never sent.
-    if (item.el) item.el.li.dataset.misaligned = String(result.misaligned);
+    // Seeks that showed another frame than planned (0 in Chromium) and how frames became RGB:
+    // for the tests, never sent.
+    if (item.el) {
+      item.el.li.dataset.misaligned = String(result.misaligned);
+      item.el.li.dataset.conversions = result.conversions.join(",");
+    }
   } catch (error) {
     if (error.code === "cancelled") return;
     if (error.code === "unsupported") {

@@ -1,7 +1,9 @@
 // A chosen video's vPDQ frames, made in the page: the file's frame table (mp4.js) says
 // which frames Python hashes and when each is shown; a <video> element, playing nothing,
 // is seeked to the middle of each of those frames in turn; the frame it then shows is
-// handed to the worker (an ImageBitmap, drawn there on an OffscreenCanvas) and PDQ-hashed.
+// handed to the worker and PDQ-hashed: as a WebCodecs VideoFrame (the decoder's own YUV
+// planes, converted to RGB by yuv.js as Python's swscale does), else as an ImageBitmap
+// drawn on an OffscreenCanvas (the browser's colour conversion: a few bits off Python's).
 //
 // The file never leaves the device: the element reads it through an object URL (blob:),
 // revoked when done; the Content-Security-Policy allows media from blob: only.
@@ -58,6 +60,14 @@ function presentedTime(video) {
 
 /** The frame the element shows, ready to post to the worker: [message part, transfer list]. */
 async function grab(video) {
+  if (typeof VideoFrame !== "undefined") {
+    try {
+      const videoFrame = new VideoFrame(video);
+      return [{ videoFrame }, [videoFrame]];
+    } catch {
+      /* a browser that cannot wrap this element's frame: the bitmap below */
+    }
+  }
   if (typeof OffscreenCanvas !== "undefined") {
     const bitmap = await createImageBitmap(video);
     return [{ bitmap }, [bitmap]];
@@ -75,8 +85,8 @@ async function grab(video) {
 /**
  * The vPDQ record of `file`: {interval, frame_rate, duration, frames: [{pdq, quality,
  * frame, time}]} (matcher.video.VideoHash.to_record()), plus `structures` (one a frame,
- * not sent: the wire's frames have no room for it) and `misaligned` (seeks that showed
- * another frame than planned).
+ * not sent: the wire's frames have no room for it), `misaligned` (seeks that showed
+ * another frame than planned) and `conversions` (how frames became RGB: "yuv", "canvas").
  * `hashFrame(part, transfer)` sends one frame to the worker and resolves to {pdq, quality,
  * structure}. Throws VideoFramesError.
  */
@@ -105,6 +115,7 @@ export async function videoFrames(file, { limits, hashFrame, onProgress, signal 
     await once(video, "loadeddata", "error", signal, SEEK_TIMEOUT_MS);
     const frames = [];
     const structures = [];
+    const conversions = new Set();
     let misaligned = 0;
     let offset = null; // the element's time of the first frame (0 in Chromium)
     let done = 0;
@@ -123,6 +134,7 @@ export async function videoFrames(file, { limits, hashFrame, onProgress, signal 
       const result = hashFrame(part, transfer).then((hash) => {
         frames[k] = { pdq: hash.pdq, quality: hash.quality, frame: planned.frame, time: planned.time };
         structures[k] = hash.structure;
+        conversions.add(hash.converted);
         onProgress?.(++done, plan.length);
       });
       pending.push(result);
@@ -138,6 +150,7 @@ export async function videoFrames(file, { limits, hashFrame, onProgress, signal 
       },
       structures,
       misaligned,
+      conversions: [...conversions].sort(),
     };
   } finally {
     await Promise.allSettled(pending);
