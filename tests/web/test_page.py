@@ -205,7 +205,7 @@ def real_video(path: Path, seconds: float = 4) -> Path:
 
 
 def test_pages_send_strict_security_headers(live_server) -> None:
-    for path in ("/", "/status", "/static/js/hash-page.js", "/static/js/hash-worker.js", "/static/css/page.css", "/v1/strategy"):
+    for path in ("/", "/status", "/static/js/hash-page.js", "/static/js/hash-worker.js", "/static/css/page.css", "/v1/strategy", "/v1/limits"):
         response = httpx.get(live_server.url + path)
         assert response.status_code == 200, path
         csp = response.headers["content-security-policy"]

@@ -111,3 +111,40 @@ def test_time_for_a_minute_of_720p(browser, live_server, tmp_path) -> None:
     python = time.monotonic() - started
     print(f"\n{seconds:.0f} s of 720p: page {elapsed:.1f} s, Python {python:.1f} s;", json.dumps(row))
     assert max(row["bits"]) <= FRAME_BITS_MAX
+
+
+def test_a_video_over_the_limits_is_refused_and_one_can_be_stopped(browser, tmp_path) -> None:
+    from playwright.sync_api import expect
+
+    from .conftest import LiveServer
+
+    long = write_video(tmp_path, "long", 61, 5, (64, 48), None)  # 61 s: over a 60 s limit
+    slow = write_video(tmp_path, "slow", 40, 30, (160, 120), {"g": "300"})  # key frames rare: slow seeks
+    with LiveServer(tmp_path / "data", max_video_seconds=60) as server:
+        assert httpx_get(server.url + "/v1/limits")["max_video_seconds"] == 60
+        context, page, recorder, errors = open_page(browser, server)
+        try:
+            page.set_input_files("#files", [str(long)])
+            item = page.locator(".item").first
+            expect(item).to_have_attribute("data-status", "failed", timeout=30_000)
+            expect(item.locator(".item-state")).to_contain_text("longer than 1 minutes")
+            page.click(".item .remove")
+            expect(page.locator(".item")).to_have_count(0)
+
+            page.set_input_files("#files", [str(slow)])
+            expect(page.locator(".item .item-state")).to_contain_text("Reading the video", timeout=30_000)
+            expect(page.locator(".item .remove")).to_have_text("Stop")
+            page.click(".item .remove")
+            expect(page.locator(".item")).to_have_count(0)
+            page.wait_for_timeout(500)
+            assert page.locator("#step-review").is_hidden()
+        finally:
+            context.close()
+    assert not errors, errors
+    assert not [r for r in recorder.requests if r["method"] == "POST"]
+
+
+def httpx_get(url: str) -> dict:
+    import httpx
+
+    return httpx.get(url).json()
