@@ -2,7 +2,8 @@
 
 - ``mp4.js`` + ``vpdq.js``: the frames vPDQ samples (numbers and times), the frame rate and
   the duration, equal to ``matcher.video.hash_video``'s for MP4s at 12-60 fps (29.97 and
-  23.976 included), with and without B-frames (composition offsets, edit lists);
+  23.976 included) and at a variable rate, with and without B-frames (composition offsets,
+  edit lists);
 - ``yuv.js``: the RGB of a decoded frame equal to PyAV's ``rgb24`` under ITU-R 601 (what
   vPDQ hashes) on every pixel, odd sizes included;
 - ``round3``: Python's ``round(x, 3)`` on float32 times, ties included.
@@ -50,12 +51,35 @@ def run_node(job: dict, tmp_path: Path) -> dict:
     return json.loads(done.stdout)
 
 
+def variable_rate(path: Path, b_frames: int) -> Path:
+    """A variable-frame-rate MP4, as phones record: frames 1/60 to 1/20 s apart (90 kHz clock)."""
+    import av
+
+    rng = np.random.default_rng(b_frames)
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 90000)
+        stream.options = {"bf": str(b_frames)}
+        pts = 0
+        for rgb in sv.scene_frames(sv.picture(), 6, 30, (160, 120)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 90000)
+            pts += int(rng.choice([1500, 3000, 3003, 4500]))
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
 def test_frame_plan_rate_and_duration_equal_python(tmp_path: Path) -> None:
     paths = []
     for k, (fps, size, seconds, options) in enumerate(PLANS):
         path = tmp_path / f"v{k}.mp4"
         path.write_bytes(sv.encode(sv.scene_frames(sv.picture(), seconds, float(fps), size), fps=fps, size=size, options=options))
         paths.append(path)
+    paths += [variable_rate(tmp_path / "vfr-no-b.mp4", 0), variable_rate(tmp_path / "vfr-b3.mp4", 3)]
     plans = run_node({"plans": [str(p) for p in paths]}, tmp_path)["plans"]
     for path, got in zip(paths, plans):
         want = hash_video(path).to_record()

@@ -82,7 +82,10 @@ def compare_frames(path: Path, item: dict) -> dict:
 
 
 def test_page_hashes_a_video_as_python_does(browser, live_server, tmp_path) -> None:
+    from .test_js_video import variable_rate
+
     paths = [write_video(tmp_path, *spec) for spec in VIDEOS]
+    paths.append(variable_rate(tmp_path / "pan-variable-rate.mp4", 3))  # as phones record
     items, elapsed = hash_videos_in_page(browser, live_server, paths)
     rows = [compare_frames(p, item) for p, item in zip(paths, items)]
     print(f"\n{len(paths)} videos hashed in the page in {elapsed:.1f} s:", json.dumps(rows, indent=1))

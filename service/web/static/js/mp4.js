@@ -11,6 +11,7 @@
 // The rules are FFmpeg's as PyAV reports them (the tests compare with PyAV on the same
 // files): the frame rate is the average rate (timescale x frames / total duration; one
 // duration when the table has a single entry, or a single entry and a last odd frame);
+// the declared duration is the sum of the frames' durations;
 // frames are in presentation order (decoding times plus composition offsets); the first
 // edit of the edit list cuts the frames shown before its start, as FFmpeg drops them.
 //
@@ -93,9 +94,7 @@ function readTrack(view, trak, movieTimescale) {
   const hdlr = mdia && child(view, mdia, "hdlr");
   if (!hdlr || type(view, hdlr.body + 8) !== "vide") return null;
   const mdhd = child(view, mdia, "mdhd");
-  const v1 = fullBoxVersion(view, mdhd) === 1;
-  const timescale = view.getUint32(mdhd.body + (v1 ? 20 : 12));
-  const trackDuration = v1 ? u64(view, mdhd.body + 24) : view.getUint32(mdhd.body + 16);
+  const timescale = view.getUint32(mdhd.body + (fullBoxVersion(view, mdhd) === 1 ? 20 : 12));
   const stbl = child(view, child(view, mdia, "minf"), "stbl");
   const stsd = child(view, stbl, "stsd");
   // The first sample entry: 8-byte header, 6 reserved, 2 data reference, 16 of visual
@@ -179,8 +178,8 @@ function readTrack(view, trak, movieTimescale) {
     frames: shown.length,
     // Seconds from the first shown frame: where the <video> element's timeline puts them.
     times: Float64Array.from(shown, (t) => (t - first) / timescale),
-    // FFmpeg's stream duration: the edit's length when there is one, else the track's.
-    trackDuration: editLength ? editLength / movieTimescale : trackDuration / timescale,
+    // What PyAV declares (stream and container alike): the sum of the frames' durations.
+    duration: total / timescale,
   };
 }
 
@@ -200,7 +199,6 @@ export async function readVideoTrack(blob) {
   const mvhd = child(view, moov, "mvhd");
   const v1 = fullBoxVersion(view, mvhd) === 1;
   const movieTimescale = view.getUint32(mvhd.body + (v1 ? 20 : 12));
-  const movieDuration = v1 ? u64(view, mvhd.body + 24) : view.getUint32(mvhd.body + 16);
   for (const trak of children(view, moov.body, moov.end).filter((b) => b.type === "trak")) {
     let track;
     try {
@@ -209,10 +207,7 @@ export async function readVideoTrack(blob) {
       if (error instanceof Mp4Error) throw error;
       throw new Mp4Error("corrupt", "a damaged video track table");
     }
-    if (track) {
-      const declared = movieTimescale ? movieDuration / movieTimescale : 0;
-      return { ...track, duration: Math.max(declared, track.trackDuration) };
-    }
+    if (track) return track;
   }
   throw new Mp4Error("unsupported", "no video track");
 }
