@@ -2,8 +2,10 @@
 hotline staff helping someone on their own machine.
 
 ``submit`` hashes exactly as the page does (the default strategy's bank group of the
-picture as ``matcher.loading`` decodes it, MD5 of videos' bytes, streamed) and sends
-hashes only: no file name, no label, no size. The PIN of ``status`` and ``withdraw`` comes
+picture as ``matcher.loading`` decodes it; for a video its MD5, streamed, and its vPDQ
+frames, ``matcher.video.hash_video``) and sends hashes only: no file name, no label, no size.
+A video too long or too large is skipped with the reason; one that cannot be decoded is
+sent as its MD5 alone, as the page does where the browser cannot read the frames. The PIN of ``status`` and ``withdraw`` comes
 from ``--pin-file``, else ``$NCII_CASE_PIN``, else a hidden prompt; it is never an
 argument (arguments end up in shell histories and process lists).
 """
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from matcher.errors import ImageError
+from matcher.errors import ImageError, VideoError, VideoTooLargeError, VideoTooLongError
 
 from .common import err, fail, iter_input_paths, progress_bar
 
@@ -40,7 +42,7 @@ PinFileOption = Annotated[
     Path | None, typer.Option("--pin-file", help="A file holding the PIN (else $NCII_CASE_PIN, else asked).")
 ]
 
-# Videos are hashed as exact files, streamed in chunks, never decoded.
+# A video's MD5 is streamed in chunks; its frames are decoded one at a time by matcher.video.
 _CHUNK = 4 << 20
 
 
@@ -52,10 +54,11 @@ def _md5(path: str) -> str:
     return digest.hexdigest()
 
 
-def hash_item(path: str, strategy: Strategy | None = None) -> dict[str, Any]:
-    """The case item the page would send for this file (raises ImageError if unusable).
+def hash_item(path: str, strategy: Strategy | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+    """The case item the page would send for this file (raises ImageError or VideoError if unusable).
 
     ``strategy``: the hash-group strategy, by default the page's (``groups.DEFAULT_STRATEGY``).
+    ``notes`` gets a line when a video is sent as its MD5 only (its frames could not be decoded).
     """
     from matcher import groups
     from matcher.hashing import looks_like_video
@@ -65,7 +68,18 @@ def hash_item(path: str, strategy: Strategy | None = None) -> dict[str, Any]:
     with open(path, "rb") as f:
         head = f.read(1024)
     if looks_like_video(head):
-        return {"kind": "file", "hashes": [{"signal": "md5", "hash": _md5(path)}]}
+        from matcher.video import hash_video
+
+        digest = [{"signal": "md5", "hash": _md5(path)}]
+        try:
+            video = hash_video(path)
+        except (VideoTooLongError, VideoTooLargeError):
+            raise
+        except VideoError as error:
+            if notes is not None:
+                notes.append(f"its frames could not be decoded ({error}); only exact copies of the file can be found")
+            return {"kind": "file", "hashes": digest}
+        return {"kind": "video", "hashes": digest, "vpdq": video.to_record()}
     group = strategy.bank_group(load_rgb_array(path))
     if not len(group):
         raise ImageError("the picture is too plain (almost one colour) to be recognised reliably")
@@ -139,17 +153,20 @@ def submit(
     skipped = 0
     with progress_bar(sys.stderr.isatty() if progress is None else progress, len(files)) as advance:
         for path in files:
+            notes: list[str] = []
             try:
-                items.append(hash_item(path))
+                items.append(hash_item(path, notes=notes))
                 sources.append(path)
-            except (ImageError, OSError) as error:
+                for note in notes:
+                    err.print(f"[yellow]{path}: {note}[/]")
+            except (ImageError, VideoError, OSError) as error:
                 skipped += 1
                 err.print(f"[yellow]skipped {path}: {error}[/]")
             advance()
     if not items:
         fail("nothing usable to send", 1)
     body = {"items": items}
-    hashes = sum(len(i["hashes"]) for i in items)
+    hashes = sum(len(i["hashes"]) + len(i.get("vpdq", {}).get("frames", ())) for i in items)
     if skipped:
         err.print(f"[yellow]{skipped} of {len(files)} files skipped[/]")
     if dry_run:

@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from matcher import groups
+from matcher.video import DEFAULT_INTERVAL
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -36,6 +37,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
         "img-src 'self' blob: data:",
+        "media-src blob:",
         "worker-src 'self' blob:",
         "connect-src 'self'",
         "style-src 'self'",
@@ -127,4 +129,18 @@ def status_page(request: Request) -> HTMLResponse:
 def strategy() -> JSONResponse:
     """The hash-group strategy a submitted image is hashed with (``group.js`` ``bankGroup`` reads it)."""
     body = dataclasses.asdict(groups.DEFAULT_STRATEGY)
+    return JSONResponse(body, headers={**SECURITY_HEADERS, "Cache-Control": STATIC_CACHE})
+
+
+@router.get("/v1/limits", tags=["cases (victims)"])
+def limits(request: Request) -> JSONResponse:
+    """What the page may hash for a case: a video's longest duration, largest frame and most frames,
+    and vPDQ's sampling interval; the page refuses a video over them before decoding it."""
+    settings = request.app.state.settings
+    body = {
+        "video_interval": DEFAULT_INTERVAL,
+        "max_video_seconds": settings.max_video_seconds,
+        "max_video_pixels": settings.max_video_pixels,
+        "max_video_frames": settings.max_video_frames,
+    }
     return JSONResponse(body, headers={**SECURITY_HEADERS, "Cache-Control": STATIC_CACHE})

@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **settings) -> None:
         import uvicorn
 
         from service.app import create_app
@@ -56,7 +56,7 @@ class LiveServer:
 
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(make_settings(data_dir))
+        self.app = create_app(make_settings(data_dir, **settings))
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -1,7 +1,8 @@
 """The victim's pages in a real browser (Debian's Chromium through Playwright).
 
 What the page promises, checked on what the browser actually does:
-- the whole flow works: choose photos and a video, hashes made in the page's worker,
+- the whole flow works: choose photos and videos (a real one, hashed frame by frame, and
+  one the browser cannot decode, banked by its MD5), hashes made in the page's worker,
   the list of what will be sent, consent, submit, case number and PIN, the status page,
   withdrawal with confirmation; also when the network drops after the page loaded;
 - no request the page makes carries a byte of a chosen file (every request body is
@@ -182,15 +183,29 @@ def assert_no_file_bytes_sent(recorder: Recorder, origin: str, files: list[Path]
 
 
 def parse_sent_list(text: str) -> list[tuple[str, str]]:
-    """The (signal, hash) pairs the page lists under 'Check what will be sent'."""
-    return re.findall(r"^\s+(pdq|md5) ([0-9a-f]+)", text, flags=re.M)
+    """The (signal, hash) pairs the page lists under 'Check what will be sent' (a video's frames as vpdq)."""
+    return re.findall(r"^\s+(pdq|md5|vpdq) ([0-9a-f]+)", text, flags=re.M)
+
+
+def sent_pairs(items: list[dict]) -> list[tuple[str, str]]:
+    """The (signal, hash) pairs of what was POSTed, in the page's listing order."""
+    pairs = [(h["signal"], h["hash"]) for i in items for h in [*i["hashes"], *({"signal": "vpdq", "hash": f["pdq"]} for f in i.get("vpdq", {}).get("frames", []))]]
+    return pairs
+
+
+def real_video(path: Path, seconds: float = 4) -> Path:
+    """A small H.264 MP4 (a pan over a photo) the page decodes and hashes frame by frame."""
+    from .. import synth_video as sv
+
+    path.write_bytes(sv.scene(seconds, 30, (320, 240)))
+    return path
 
 
 # --- no browser needed -----------------------------------------------------------------
 
 
 def test_pages_send_strict_security_headers(live_server) -> None:
-    for path in ("/", "/status", "/static/js/hash-page.js", "/static/js/hash-worker.js", "/static/css/page.css", "/v1/strategy"):
+    for path in ("/", "/status", "/static/js/hash-page.js", "/static/js/hash-worker.js", "/static/css/page.css", "/v1/strategy", "/v1/limits"):
         response = httpx.get(live_server.url + path)
         assert response.status_code == 200, path
         csp = response.headers["content-security-policy"]
@@ -259,8 +274,9 @@ def test_whole_flow_sends_only_hashes(browser, live_server, artifacts, tmp_path,
 
     width = WIDTHS[device]
     video = fake_video(tmp_path / "clip.mp4")
+    movie = real_video(tmp_path / "movie.mp4")
     photos = [PDQ_FIXTURES / n for n in ("bridge-1-original.jpg", "q1050.jpg", "rgb.jpeg", "small.jpg")]
-    chosen = [*photos, video]
+    chosen = [*photos, video, movie]
     context, page, recorder, errors = open_page(browser, live_server, width=width)
     try:
         if device == "phone":
@@ -272,7 +288,7 @@ def test_whole_flow_sends_only_hashes(browser, live_server, artifacts, tmp_path,
         page.set_input_files("#files", [str(p) for p in chosen])
         wait_until_hashed(page, len(chosen))
         expect(page.locator(".item[data-status=failed]")).to_have_count(1)  # small.jpg: flat, quality 0
-        expect(page.locator("#progress-text")).to_contain_text("5")
+        expect(page.locator("#progress-text")).to_contain_text("6")
         for thumb in page.locator("img.thumb").all():  # lazy: bring each into view, let it decode
             thumb.scroll_into_view_if_needed()
             thumb.evaluate("img => img.decode()")
@@ -307,13 +323,18 @@ def test_whole_flow_sends_only_hashes(browser, live_server, artifacts, tmp_path,
             assert page.evaluate("navigator.clipboard.readText()") == pin
 
         # What was sent: hashes only, exactly what the page listed, no file names.
-        assert [i["kind"] for i in sent["items"]] == ["image", "image", "image", "file"]
-        assert all(set(i) == {"kind", "hashes"} for i in sent["items"])
-        assert [(h["signal"], h["hash"]) for i in sent["items"] for h in i["hashes"]] == listed
-        assert sent["items"][-1]["hashes"] == [{"signal": "md5", "hash": hashlib.md5(video.read_bytes()).hexdigest()}]
+        assert [i["kind"] for i in sent["items"]] == ["image", "image", "image", "file", "video"]
+        assert all(set(i) == {"kind", "hashes"} for i in sent["items"][:4])
+        assert set(sent["items"][4]) == {"kind", "hashes", "vpdq"}
+        assert sent_pairs(sent["items"]) == listed
+        assert sent["items"][3]["hashes"] == [{"signal": "md5", "hash": hashlib.md5(video.read_bytes()).hexdigest()}]
+        assert sent["items"][4]["hashes"] == [{"signal": "md5", "hash": hashlib.md5(movie.read_bytes()).hexdigest()}]
+        frames = sent["items"][4]["vpdq"]["frames"]
+        assert [(f["frame"], f["time"]) for f in frames] == [(0, 0.0), (30, 1.0), (60, 2.0), (90, 3.0)]
+        assert all(set(f) == {"pdq", "quality", "frame", "time"} for f in frames)
         raw = json.dumps(sent)
         assert not any(p.name in raw or p.stem in raw for p in chosen)
-        assert [i["status"] for i in answer["items"]] == ["accepted"] * 4
+        assert [i["status"] for i in answer["items"]] == ["accepted"] * 5
 
         # The status page, then withdrawal with a confirmation. On the phone nothing was
         # copied or saved, so leaving the page asks first (the PIN is shown only once).
@@ -327,7 +348,7 @@ def test_whole_flow_sends_only_hashes(browser, live_server, artifacts, tmp_path,
         page.press("#pin", "Enter")
         expect(page.locator("#case-box")).to_be_visible()
         expect(page.locator("#case-state")).to_contain_text("Active")
-        expect(page.locator("#case-items")).to_have_text("4")
+        expect(page.locator("#case-items")).to_have_text("5")
         expect(page.locator("#case-matches")).to_have_text("0")
         page.screenshot(path=str(artifacts / f"status-page-{width}.png"), full_page=True)
         page.click("#withdraw")

@@ -7,12 +7,18 @@
 // the moment of sending; a failed send says so and can be retried.
 
 import { setUpLanguage, t, onLanguageChange } from "./i18n.js";
+import { videoFrames } from "./video-frames.js";
 
 const $ = (id) => document.getElementById(id);
 
-const items = []; // {id, file, kind, status: waiting|working|ready|failed, code, hashes, url, fraction, el}
+const items = []; // {id, file, kind, status: waiting|working|ready|failed, code, hashes, vpdq, url, fraction, el}
 let nextId = 1;
 let strategyReady = false;
+let limits = null; // the service's video limits (/v1/limits)
+// Videos are sampled one at a time (one <video> element, one frame in hand).
+let videoTurn = Promise.resolve();
+const framesWaiting = new Map(); // "id:seq" -> {resolve, reject}: frames the worker is hashing
+let frameSeq = 0;
 let sending = false;
 let submitted = false;
 
@@ -35,9 +41,13 @@ loadStrategy();
 
 async function loadStrategy() {
   try {
-    const response = await fetch("/v1/strategy", { credentials: "omit", cache: "no-cache" });
-    if (!response.ok) throw new Error(String(response.status));
+    const [response, limitsResponse] = await Promise.all([
+      fetch("/v1/strategy", { credentials: "omit", cache: "no-cache" }),
+      fetch("/v1/limits", { credentials: "omit", cache: "no-cache" }),
+    ]);
+    if (!response.ok || !limitsResponse.ok) throw new Error(String(response.status));
     worker.postMessage({ type: "strategy", strategy: await response.json() });
+    limits = await limitsResponse.json();
     strategyReady = true;
     items.filter((item) => item.status === "waiting").forEach(startHashing);
   } catch {
@@ -74,10 +84,10 @@ function addFiles(fileList) {
   for (const file of fileList) {
     const isVideo = file.type.startsWith("video/");
     if (!isVideo && file.type && !file.type.startsWith("image/")) continue;
-    const item = { id: nextId++, file, kind: isVideo ? "file" : "image", status: "waiting", fraction: 0 };
+    const item = { id: nextId++, file, kind: isVideo ? "video" : "image", status: "waiting", fraction: 0 };
     items.push(item);
     renderItem(item);
-    if (strategyReady || item.kind === "file") startHashing(item);
+    if (strategyReady) startHashing(item);
   }
   renderProgress();
   renderReview();
@@ -85,13 +95,114 @@ function addFiles(fileList) {
 
 function startHashing(item) {
   item.status = "working";
-  worker.postMessage({ type: "hash", id: item.id, file: item.file, kind: item.kind });
+  if (item.kind === "video") {
+    startVideo(item);
+  } else {
+    worker.postMessage({ type: "hash", id: item.id, file: item.file, kind: item.kind });
+  }
   renderItemText(item);
 }
 
+// A video: its MD5 in the worker (as any file) and its vPDQ frames from a <video> element
+// here, each frame hashed in the worker; sent as one item {kind: "video", hashes: [md5], vpdq}.
+function startVideo(item) {
+  item.abort = new AbortController();
+  item.md5 = null;
+  item.frames = { done: 0, total: 0 };
+  worker.postMessage({ type: "hash", id: item.id, file: item.file, kind: "file" });
+  const turn = videoTurn.then(() => sampleVideo(item));
+  videoTurn = turn.catch(() => {});
+}
+
+async function sampleVideo(item) {
+  if (item.abort.signal.aborted) return;
+  const hashFrame = (part, transfer) =>
+    new Promise((resolve, reject) => {
+      const seq = ++frameSeq;
+      framesWaiting.set(`${item.id}:${seq}`, { resolve, reject });
+      worker.postMessage({ type: "frame", id: item.id, seq, ...part }, transfer);
+    });
+  try {
+    const result = await videoFrames(item.file, {
+      limits,
+      hashFrame,
+      signal: item.abort.signal,
+      onProgress: (done, total) => {
+        item.frames = { done, total };
+        renderVideoProgress(item);
+      },
+    });
+    item.vpdq = result.vpdq;
+    item.structures = result.structures;
+    item.misaligned = result.misaligned;
+    // Seeks that showed another frame than planned (0 in Chromium) and how frames became RGB:
+    // for the tests, never sent.
+    if (item.el) {
+      item.el.li.dataset.misaligned = String(result.misaligned);
+      item.el.li.dataset.conversions = result.conversions.join(",");
+    }
+  } catch (error) {
+    if (error.code === "cancelled") return;
+    if (error.code === "unsupported") {
+      item.framesUnsupported = true; // this browser cannot read the frames: the file's MD5 only
+    } else {
+      return videoFailed(item, error.code === "too_long" || error.code === "too_large" ? error.code : "undecodable");
+    }
+  }
+  item.framesDone = true;
+  finishVideo(item);
+}
+
+function renderVideoProgress(item) {
+  const { done, total } = item.frames;
+  item.fraction = total ? 0.05 + (0.95 * done) / total : 0.05;
+  renderItemText(item);
+  renderProgress();
+}
+
+function videoFailed(item, code) {
+  if (!items.includes(item)) return;
+  item.status = "failed";
+  item.code = code;
+  item.fraction = 1;
+  item.abort?.abort();
+  renderItemText(item);
+  renderProgress();
+  renderReview();
+}
+
+function finishVideo(item) {
+  if (!items.includes(item) || item.status !== "working" || !item.md5 || !item.framesDone) return;
+  item.status = "ready";
+  item.fraction = 1;
+  item.hashes = [{ signal: "md5", hash: item.md5 }];
+  if (item.framesUnsupported) item.kind = "file"; // no frames: sent as an exact file digest
+  renderItemText(item);
+  renderProgress();
+  renderReview();
+}
+
 function onWorkerMessage(message) {
+  if (message.type === "frame-hash" || message.type === "frame-failed") {
+    const key = `${message.id}:${message.seq}`;
+    const waiting = framesWaiting.get(key);
+    framesWaiting.delete(key);
+    if (message.type === "frame-hash") waiting?.resolve(message);
+    else waiting?.reject(Object.assign(new Error("frame"), { code: "undecodable" }));
+    return;
+  }
   const item = items.find((i) => i.id === message.id);
   if (!item) return; // removed meanwhile
+  if (item.abort) {
+    // The video's MD5, from the worker.
+    if (message.type === "done") {
+      item.md5 = message.hashes[0].hash;
+      finishVideo(item);
+    } else if (message.type === "failed") {
+      videoFailed(item, "undecodable");
+    }
+    return;
+  }
   if (message.type === "progress") {
     item.fraction = message.fraction;
   } else if (message.type === "done") {
@@ -157,24 +268,35 @@ function renderItemText(item) {
   const n = items.indexOf(item) + 1;
   item.el.name.textContent = item.kind === "image" ? t("itemName", { n }) : `${t("itemName", { n })} \u00b7 ${t("videoLabel")}`;
   if (item.el.img) item.el.img.alt = t("photoAlt", { n });
+  const failures = {
+    too_plain: t("itemTooPlain"),
+    too_long: t("itemTooLong", { minutes: Math.floor((limits?.max_video_seconds ?? 1800) / 60) }),
+    too_large: t("itemTooLarge"),
+  };
+  const working = item.kind === "video" && item.frames?.total
+    ? t("itemFrames", { done: item.frames.done, total: item.frames.total })
+    : t("itemWorking");
   const states = {
     waiting: t("itemWaiting"),
-    working: t("itemWorking"),
-    ready: item.kind === "file" ? t("itemReadyVideo") : t("itemReady"),
-    failed: item.code === "too_plain" ? t("itemTooPlain") : t("itemFailed"),
+    working,
+    ready: item.kind === "video" ? t("itemReadyFrames") : item.kind === "file" ? t("itemReadyVideo") : t("itemReady"),
+    failed: failures[item.code] || (item.kind === "image" ? t("itemFailed") : t("itemVideoFailed")),
   };
   item.el.state.textContent = states[item.status];
   item.el.li.dataset.status = item.status;
   item.el.bar.value = item.fraction;
   item.el.bar.hidden = item.status === "ready" || item.status === "failed";
-  item.el.remove.textContent = t("remove");
-  item.el.remove.setAttribute("aria-label", t("removeLabel", { n }));
+  // A video being sampled can be stopped: the same button, which then says so.
+  const stoppable = item.kind === "video" && item.status === "working";
+  item.el.remove.textContent = stoppable ? t("stop") : t("remove");
+  item.el.remove.setAttribute("aria-label", stoppable ? t("stopLabel", { n }) : t("removeLabel", { n }));
 }
 
 function removeItem(item) {
   const at = items.indexOf(item);
   if (at < 0 || sending) return;
   items.splice(at, 1);
+  item.abort?.abort(); // a video being sampled stops at its next frame
   if (item.url) URL.revokeObjectURL(item.url);
   const focusNext = item.el.li.nextElementSibling || item.el.li.previousElementSibling;
   item.el.li.remove();
@@ -202,7 +324,7 @@ function payload() {
   return {
     items: items
       .filter((i) => i.status === "ready")
-      .map((i) => ({ kind: i.kind, hashes: i.hashes })),
+      .map((i) => (i.kind === "video" ? { kind: i.kind, hashes: i.hashes, vpdq: i.vpdq } : { kind: i.kind, hashes: i.hashes })),
   };
 }
 
@@ -214,11 +336,18 @@ function renderReview() {
   let count = 0;
   for (const item of ready) {
     const n = items.indexOf(item) + 1;
-    lines.push(item.kind === "image" ? t("sentPhoto", { n, count: item.hashes.length }) : t("sentVideo", { n }));
+    if (item.kind === "image") lines.push(t("sentPhoto", { n, count: item.hashes.length }));
+    else if (item.kind === "video") lines.push(t("sentVideoFrames", { n, count: item.vpdq.frames.length }));
+    else lines.push(t("sentVideo", { n }));
     for (const h of item.hashes) {
       // Every field of the hash as sent: PDQ hashes carry their variant, quality and structure.
       const details = h.quality !== undefined ? ` (${h.variant}, q${h.quality}${h.structure !== undefined ? `, s${h.structure}` : ""})` : "";
       lines.push(`  ${h.signal} ${h.hash}${details}`);
+      count++;
+    }
+    // A video's frames as sent: the PDQ hash, its time in the video and its quality.
+    for (const f of item.kind === "video" ? item.vpdq.frames : []) {
+      lines.push(`  vpdq ${f.pdq} (${f.time} s, frame ${f.frame}, q${f.quality})`);
       count++;
     }
   }
