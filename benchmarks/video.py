@@ -60,7 +60,6 @@ from PIL import Image, ImageDraw, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import DEFAULT_PHOTOS, RESULTS, image_paths  # noqa: E402
-from matcher import pdq  # noqa: E402
 from matcher.video import META_POLICY, VideoHash, VpdqPolicy, hash_video  # noqa: E402
 from matcher.video.comparison import CountedFrames, best_match, frame_pairs, match_from_pairs  # noqa: E402
 from matcher.video.query import QueryVideo, bank_structures, compare_query, hash_query_video, match_rows, widest_threshold  # noqa: E402
@@ -285,8 +284,9 @@ class Bank:
         units = CountedFrames(query.vpdq, policy.min_quality)
         per_video: dict[int, list] = {}
         for orientation in policy.orientations:
-            turn = pdq.DIHEDRAL_NAMES.index(orientation)
-            qi, bi, d = frame_pairs(np.ascontiguousarray(query.codes[:, turn]), self.codes, widest_threshold())
+            rows, codes = query.turned(orientation)
+            qi, bi, d = frame_pairs(codes, self.codes, widest_threshold())
+            qi = rows[qi]
             owners = self.owner[bi]
             order = np.argsort(owners, kind="stable")
             qi, bi, d, owners = qi[order], bi[order], d[order], owners[order]

@@ -47,10 +47,11 @@ class VideoQuery:
     preview_url: str | None = None
     dense: QueryVideo | None = None
 
-    def codes(self, orientation: str) -> np.ndarray | None:
+    def codes(self, orientation: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(the rows searched in ``orientation``, or None for all; their codes, or None)."""
         if self.dense is None:
-            return self.frames.turned(orientation)
-        return np.ascontiguousarray(self.dense.codes[:, pdq.DIHEDRAL_NAMES.index(orientation)])
+            return None, self.frames.turned(orientation)
+        return self.dense.turned(orientation)
 
     def units(self, frame_of: np.ndarray) -> np.ndarray:
         """The distinct counted query frames the hits' query positions stand for (-1: none)."""
@@ -78,13 +79,13 @@ def find(queries: list[VideoQuery], index: BankIndex, policy: VpdqPolicy, *, thr
 
     Dense queries are searched at the widest banded threshold (52; never above the deployment's
     cap when that is below 31), and each pair is held to its own threshold in :func:`resolve`."""
-    parts: list[tuple[int, str, int]] = []
+    parts: list[tuple[int, str, np.ndarray | None, int]] = []
     blocks: list[np.ndarray] = []
     for query in queries:
         for orientation in policy.orientations:
-            codes = query.codes(orientation)
+            rows, codes = query.codes(orientation)
             if codes is not None and len(codes):
-                parts.append((query.index, orientation, len(codes)))
+                parts.append((query.index, orientation, rows, len(codes)))
                 blocks.append(codes)
     if not blocks:
         return {}
@@ -95,13 +96,13 @@ def find(queries: list[VideoQuery], index: BankIndex, policy: VpdqPolicy, *, thr
     dense = {q.index for q in queries if q.dense is not None}
     hits: VideoHits = defaultdict(list)
     start = 0
-    for query_index, orientation, n in parts:
+    for query_index, orientation, rows, n in parts:
         frame_of, ids, distances = [], [], []
         for k, frame_hits in enumerate(found[start : start + n]):
             for hit in frame_hits:
                 if query_index not in dense and hit.distance > policy.distance:
                     continue  # a frame-hash query in a request that also searched wider
-                frame_of.append(k)
+                frame_of.append(k if rows is None else int(rows[k]))
                 ids.append(hit.hash_id)
                 distances.append(hit.distance)
         start += n

@@ -185,6 +185,10 @@ def test_dense_sampling_keeps_metas_frames_among_its_own(pan: bytes, pan_hash: V
     assert _frames(query.vpdq) == _frames(plain)
     assert np.array_equal(query.vpdq.dihedral, plain.dihedral)
     assert query.frames_hashed == 40 and set(query.variants) >= {"full", "uncrop", "uncrop_tl"}
+    # The padded variants are looked up as uploaded and mirrored; the rotations try full frames only.
+    assert len(query.turned("flipy")[0]) == len(query) > 40
+    rows, codes = query.turned("rotate90")
+    assert len(rows) == 40 and query.primary[rows].all() and codes.shape == (40, 32)
 
 
 @pytest.mark.parametrize("frames_off", [12, 15])

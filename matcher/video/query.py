@@ -64,6 +64,10 @@ UNCROP_MARGINS = {
 }
 
 
+#: The orientations the padded-back variants are looked up in; the full frame is tried in all 8.
+PADDED_ORIENTATIONS = ("original", "flipy")
+
+
 @dataclass(frozen=True)
 class QueryOptions:
     """How densely and how many ways an upload is hashed (the defaults are what was measured)."""
@@ -100,6 +104,19 @@ class QueryVideo:
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    def rows(self, orientation: str) -> np.ndarray:
+        """The rows looked up in ``orientation``: all of them as uploaded and mirrored (the turn
+        re-uploads take), only the full frames in the 6 rotations (a rotated *and* cropped copy
+        is rare; its padded variants would triple the codes and the false-match risk)."""
+        if orientation in PADDED_ORIENTATIONS:
+            return np.arange(len(self.codes))
+        return np.flatnonzero(self.primary)
+
+    def turned(self, orientation: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, their codes in ``orientation``), the codes contiguous for a search."""
+        rows = self.rows(orientation)
+        return rows, np.ascontiguousarray(self.codes[rows, pdq.DIHEDRAL_NAMES.index(orientation)])
 
     @property
     def frames_hashed(self) -> int:
@@ -267,9 +284,9 @@ def compare_query(
     for orientation in policy.orientations:
         if orientation != "original" and query.vpdq.dihedral is None:
             continue
-        turn = pdq.DIHEDRAL_NAMES.index(orientation)
-        qi, bi, d = frame_pairs(np.ascontiguousarray(query.codes[:, turn]), b.codes, widest_threshold(query.options.bands))
-        results.append(match_rows(query, units, b, bs, qi, bi, d, orientation, policy))
+        rows, codes = query.turned(orientation)
+        qi, bi, d = frame_pairs(codes, b.codes, widest_threshold(query.options.bands))
+        results.append(match_rows(query, units, b, bs, rows[qi], bi, d, orientation, policy))
     return best_match(results) or match_from_pairs(units, b, *(np.zeros(0, np.int64),) * 3, "original", policy)
 
 
