@@ -68,8 +68,12 @@ EDITS = ("bitrate", "resolution", "frame_rate", "trim_start", "trim_end", "crop5
 #: The query-side rule (matcher.video.query): the upload sampled 4 times a bank interval, each
 #: frame also padded back (uncrop, untrim), pairs at structure-banded thresholds.
 DENSE = "ours, dense query (80/80, 8 orientations)"
+#: The same with the bank share at 75%: what the trims at the start that still miss need (a 15%
+#: trim of a short video loses ceil(seconds) of its few bank frames); a policy question, shown apart.
+DENSE_75 = "ours, dense query, 80/75"
 POLICIES = {
     DENSE: VpdqPolicy(),
+    DENSE_75: VpdqPolicy(bank_share=0.75),
     "ours (80/80, 8 orientations)": VpdqPolicy(),
     "ours without orientations": VpdqPolicy(orientations=("original",)),
     "Meta default (80/0, as is)": META_POLICY,
@@ -449,7 +453,7 @@ def run(args, size, rng, photos, folder: Path) -> dict:
 
     policies = {}
     for name, policy in POLICIES.items():
-        dense = name == DENSE
+        dense = name in (DENSE, DENSE_75)
         queries = dense_queries if dense else [q.vpdq for q in dense_queries]
         neg_hashes = dense_negatives if dense else [q.vpdq for q in dense_negatives]
         index = Bank(bank, policy.min_quality)
