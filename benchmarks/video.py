@@ -62,9 +62,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import DEFAULT_PHOTOS, RESULTS, image_paths  # noqa: E402
 from matcher.video import META_POLICY, VideoHash, VpdqPolicy, hash_video  # noqa: E402
 from matcher.video.comparison import CountedFrames, best_match, frame_pairs, match_from_pairs  # noqa: E402
+from matcher.video.query import QueryVideo, bank_structures, compare_query, hash_query_video, match_rows, widest_threshold  # noqa: E402
 
 EDITS = ("bitrate", "resolution", "frame_rate", "trim_start", "trim_end", "crop5", "watermark", "caption_bar", "mirror")
+#: The query-side rule (matcher.video.query): the upload sampled 4 times a bank interval, each
+#: frame also padded back (uncrop, untrim), pairs at structure-banded thresholds.
+DENSE = "ours, dense query (80/80, 8 orientations)"
+#: The same with the bank share at 75%: what the trims at the start that still miss need (a 15%
+#: trim of a short video loses ceil(seconds) of its few bank frames); a policy question, shown apart.
+DENSE_75 = "ours, dense query, 80/75"
 POLICIES = {
+    DENSE: VpdqPolicy(),
+    DENSE_75: VpdqPolicy(bank_share=0.75),
     "ours (80/80, 8 orientations)": VpdqPolicy(),
     "ours without orientations": VpdqPolicy(orientations=("original",)),
     "Meta default (80/0, as is)": META_POLICY,
@@ -266,13 +275,37 @@ class Bank:
     """Every bank video's counted frames side by side, so a query is one distance block a policy."""
 
     def __init__(self, videos: list[VideoHash], min_quality: int) -> None:
+        self.videos = videos
         self.counted = [CountedFrames(v, min_quality) for v in videos]
         self.owner = np.concatenate([np.full(len(c), k) for k, c in enumerate(self.counted)])
         self.local = np.concatenate([np.arange(len(c)) for c in self.counted])
         self.codes = np.concatenate([c.codes for c in self.counted])
 
+    def matches_dense(self, query: QueryVideo, policy: VpdqPolicy) -> list[tuple[int, object]]:
+        """The same for an upload hashed by ``hash_query_video`` (the query-side rule)."""
+        if not hasattr(self, "structures"):
+            self.structures = [bank_structures(v, c) for v, c in zip(self.videos, self.counted)]
+        units = CountedFrames(query.vpdq, policy.min_quality)
+        per_video: dict[int, list] = {}
+        for orientation in policy.orientations:
+            rows, codes = query.turned(orientation)
+            qi, bi, d = frame_pairs(codes, self.codes, widest_threshold())
+            qi = rows[qi]
+            owners = self.owner[bi]
+            order = np.argsort(owners, kind="stable")
+            qi, bi, d, owners = qi[order], bi[order], d[order], owners[order]
+            cuts = np.flatnonzero(np.diff(owners)) + 1
+            for part in np.split(np.arange(len(owners)), cuts):
+                if not len(part):
+                    continue
+                video = int(owners[part[0]])
+                per_video.setdefault(video, []).append(match_rows(
+                    query, units, self.counted[video], self.structures[video], qi[part], self.local[bi[part]],
+                    d[part], orientation, policy))
+        return [(v, best_match(results)) for v, results in per_video.items()]
+
     def matches(self, query: VideoHash, policy: VpdqPolicy) -> list[tuple[int, object]]:
-        """(bank video, VideoMatch) for every bank video the query matches under ``policy``."""
+        """(bank video, best VideoMatch) for every bank video some query frame meets, matched or not."""
         q = CountedFrames(query, policy.min_quality)
         per_video: dict[int, list] = {}
         for orientation in policy.orientations:
@@ -286,12 +319,7 @@ class Bank:
                 per_video.setdefault(int(video), []).append(
                     match_from_pairs(q, self.counted[video], qi[keep], self.local[bi[keep]], d[keep], orientation, policy)
                 )
-        found = []
-        for video, results in per_video.items():
-            best = best_match(results)
-            if best.matched:
-                found.append((video, best))
-        return found
+        return [(video, best_match(results)) for video, results in per_video.items()]
 
 
 # ---------------------------------------------------------------- speed
@@ -312,10 +340,11 @@ def speed(folder: Path, photos: list[Path], count: int, rounds: int, rng) -> dic
         write_video(path, (f for s in shots for f in shot_frames(s, fps, size)), fps, size)
         paths.append(path)
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    timings = {"ours": [], "ours query (8 orientations)": [], "vpdq package": []}
+    timings = {"ours": [], "ours query (8 orientations)": [], "ours dense query (hash_query_video)": [], "vpdq package": []}
     contenders = {
         "ours": lambda p: hash_video(p),
         "ours query (8 orientations)": lambda p: hash_video(p, dihedral=True),
+        "ours dense query (hash_query_video)": lambda p: hash_query_video(p),
         "vpdq package": lambda p: vpdq.computeHash(str(p), thread_count=1),
     }
     equal = []
@@ -338,6 +367,7 @@ def speed(folder: Path, photos: list[Path], count: int, rounds: int, rng) -> dic
         "video_seconds_per_second": {n: seconds_of_video / m for n, m in medians.items()},
         "ratio_vpdq_over_ours": medians["vpdq package"] / medians["ours"],
         "ratio_vpdq_over_ours_query": medians["vpdq package"] / medians["ours query (8 orientations)"],
+        "ratio_dense_query_over_ours": medians["ours dense query (hash_query_video)"] / medians["ours"],
         "all_seconds": timings,
     }
 
@@ -409,17 +439,30 @@ def run(args, size, rng, photos, folder: Path) -> dict:
         log(f"building {negatives} negatives")
         list(pool.map(build_negative, [j[1] for j in neg_jobs]))
         log("hashing")
-        bank = list(pool.map(hash_video, bank_paths, chunksize=4))
-        queries = list(pool.map(_query_hash, [j[3][1] for j in jobs], chunksize=4))
-        neg_hashes = list(pool.map(_query_hash, [j[1][5] for j in neg_jobs], chunksize=4))
+        # The bank as a Meta-format record holds it (quality, no structure): what an exchanged
+        # bank gives the query-side rule to band by.
+        bank = [VideoHash.from_record(v.to_record()) for v in pool.map(hash_video, bank_paths, chunksize=4)]
+        hashing_started = time.time()
+        dense_queries = list(pool.map(_query_hash, [j[3][1] for j in jobs], chunksize=4))
+        dense_negatives = list(pool.map(_query_hash, [j[1][5] for j in neg_jobs], chunksize=4))
+    query_cost = {
+        "query_rows_per_meta_frame": round(sum(len(q) for q in dense_queries) / max(1, sum(len(q.vpdq) for q in dense_queries)), 2),
+        "query_frames_per_meta_frame": round(sum(q.frames_hashed for q in dense_queries) / max(1, sum(len(q.vpdq) for q in dense_queries)), 2),
+    }
+    log(f"query cost {query_cost}; hashing the copies and negatives took {time.time() - hashing_started:.0f} s")
 
     policies = {}
     for name, policy in POLICIES.items():
+        dense = name in (DENSE, DENSE_75)
+        queries = dense_queries if dense else [q.vpdq for q in dense_queries]
+        neg_hashes = dense_negatives if dense else [q.vpdq for q in dense_negatives]
         index = Bank(bank, policy.min_quality)
         per_edit: dict[str, dict] = {}
         false_matches, closest_false = 0, 0.0
         for (k, edit, params, _), query in zip(jobs, queries):
-            found = index.matches(query, policy)
+            met = index.matches_dense(query, policy) if dense else index.matches(query, policy)
+            found = [(v, m) for v, m in met if m.matched]
+            closest_false = max([closest_false, *(min(m.query_share, m.bank_share) for v, m in met if v != k)])
             hit = next((m for v, m in found if v == k), None)
             false_matches += sum(1 for v, _ in found if v != k)
             row = per_edit.setdefault(edit, {"copies": 0, "found": 0, "worst": None})
@@ -434,7 +477,7 @@ def run(args, size, rng, photos, folder: Path) -> dict:
             row["recall"] = row["found"] / row["copies"]
         neg_false, neg_closest = 0, []
         for (source, _), query in zip(neg_jobs, neg_hashes):
-            found = index.matches(query, policy)
+            found = [m for _, m in (index.matches_dense(query, policy) if dense else index.matches(query, policy)) if m.matched]
             neg_false += len(found)
             own = _shares_with(index, query, source, policy)
             neg_closest.append(min(own.query_share, own.bank_share))
@@ -443,6 +486,7 @@ def run(args, size, rng, photos, folder: Path) -> dict:
             "mean_recall": statistics.mean(r["recall"] for r in per_edit.values()),
             "false_matches_among_copies": false_matches,
             "copy_pairs_checked": len(jobs) * (len(bank) - 1),
+            "copies_highest_min_share_with_another_video": round(closest_false, 3),
             "negatives": len(neg_jobs),
             "false_matches_negatives": neg_false,
             "negatives_highest_min_share_with_their_source": round(max(neg_closest), 3) if neg_closest else None,
@@ -452,7 +496,7 @@ def run(args, size, rng, photos, folder: Path) -> dict:
         "ffmpeg_libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
         "seed": args.seed, "videos": len(bank), "size": f"{size[0]}x{size[1]}", "fps": args.fps,
         "bank_seconds": round(sum(durations)), "bank_frames": int(sum(len(v) for v in bank)),
-        "note": args.note, "policies": policies,
+        "note": args.note, "policies": policies, "query_cost": query_cost,
     }
     if args.speed_videos:
         log("speed")
@@ -460,12 +504,15 @@ def run(args, size, rng, photos, folder: Path) -> dict:
     return report
 
 
-def _query_hash(path: str) -> VideoHash:
-    return hash_video(path, dihedral=True)
+def _query_hash(path: str) -> QueryVideo:
+    """The upload hashed for the query-side rule; its ``vpdq`` is ``hash_video(path, dihedral=True)``."""
+    return hash_query_video(path)
 
 
-def _shares_with(index: Bank, query: VideoHash, video: int, policy: VpdqPolicy):
+def _shares_with(index: Bank, query, video: int, policy: VpdqPolicy):
     """The query's best comparison with one bank video, matched or not (for the worst cases)."""
+    if isinstance(query, QueryVideo):
+        return compare_query(query, index.videos[video], policy, index.counted[video], index.structures[video])
     q = CountedFrames(query, policy.min_quality)
     b = index.counted[video]
     results = []
@@ -505,10 +552,16 @@ def markdown(report: dict) -> str:
     p = report["policies"]
     lines.append(f"| copies against the other bank videos ({p[names[0]]['copy_pairs_checked']:,} pairs) | "
                  + " | ".join(str(p[n]["false_matches_among_copies"]) for n in names) + " |")
+    lines.append("| copies: highest min(query, bank share) with another bank video | "
+                 + " | ".join(str(p[n].get("copies_highest_min_share_with_another_video")) for n in names) + " |")
     lines.append(f"| negatives sharing 3-6 s with a bank video ({p[names[0]]['negatives']}) | "
                  + " | ".join(str(p[n]["false_matches_negatives"]) for n in names) + " |")
     lines.append("| negatives: highest min(query, bank share) with their source | "
                  + " | ".join(str(p[n]["negatives_highest_min_share_with_their_source"]) for n in names) + " |")
+    cost = report.get("query_cost")
+    if cost:
+        lines += ["", f"Query cost of the dense rule: {cost['query_frames_per_meta_frame']} frames hashed and "
+                      f"{cost['query_rows_per_meta_frame']} query codes (each in 8 turns) per frame Meta's rule hashes."]
     speed_report = report.get("speed")
     if speed_report:
         lines += ["", f"## Hashing speed, one core ({speed_report['files']} files of {speed_report['size']}, "
@@ -517,7 +570,8 @@ def markdown(report: dict) -> str:
         for name, seconds in speed_report["median_seconds"].items():
             lines.append(f"| {name} | {seconds:.2f} | {speed_report['video_seconds_per_second'][name]:.1f} |")
         lines += ["", f"vpdq / ours: **{speed_report['ratio_vpdq_over_ours']:.2f}x** (ours query with 8 orientations: "
-                      f"{speed_report['ratio_vpdq_over_ours_query']:.2f}x). Hashes equal to the package's on these files: "
+                      f"{speed_report['ratio_vpdq_over_ours_query']:.2f}x); the dense query costs "
+                      f"{speed_report.get('ratio_dense_query_over_ours', float('nan')):.2f}x ours. Hashes equal to the package's on these files: "
                       f"{speed_report['hashes_equal_to_vpdq']}."]
     return "\n".join(lines) + "\n"
 

@@ -27,8 +27,17 @@ def hamming(a: bytes, b: bytes) -> int:
 
 def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise Hamming distances of packed codes: (n, nbytes) x (m, nbytes) -> (n, m) int32."""
+    if a.shape[-1] % 8 == 0 and _BITWISE_COUNT is not None:
+        # 64-bit words and numpy's popcount: ~5x the byte table's speed on 256-bit codes (a dense
+        # video query is a thousand codes against every bank frame).
+        a64 = np.ascontiguousarray(a, np.uint8).view(np.uint64)
+        b64 = np.ascontiguousarray(b, np.uint8).view(np.uint64)
+        return _BITWISE_COUNT(a64[:, None, :] ^ b64[None, :, :]).sum(axis=-1, dtype=np.int32)
     x = np.bitwise_xor(a[:, None, :], b[None, :, :])
     return _POPCOUNT[x].sum(axis=-1, dtype=np.int32)
+
+
+_BITWISE_COUNT = getattr(np, "bitwise_count", None)  # numpy >= 2.0
 
 
 @dataclass(frozen=True, slots=True)

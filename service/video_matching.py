@@ -23,7 +23,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from matcher import pdq
 from matcher.video.comparison import CountedFrames, VpdqPolicy, best_match, match_from_pairs
+from matcher.video.query import QueryVideo, match_rows, widest_threshold
 
 from . import metrics
 from .auth.api_keys import Caller
@@ -35,10 +37,25 @@ from .schemas import MatchOut, VideoMatchOut
 
 @dataclass
 class VideoQuery:
+    """One video of a request. ``dense`` is set for an upload hashed here (``hash_query_video``):
+    its rows (4 frames a bank interval, padded-back variants) are searched instead of ``frames``
+    (then Meta's frames of it, the units the query share counts), under the query-side rule."""
+
     index: int  # the query's position in the request
     frames: CountedFrames
     content_ref: str | None
     preview_url: str | None = None
+    dense: QueryVideo | None = None
+
+    def codes(self, orientation: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(the rows searched in ``orientation``, or None for all; their codes, or None)."""
+        if self.dense is None:
+            return None, self.frames.turned(orientation)
+        return self.dense.turned(orientation)
+
+    def units(self, frame_of: np.ndarray) -> np.ndarray:
+        """The distinct counted query frames the hits' query positions stand for (-1: none)."""
+        return frame_of if self.dense is None else self.dense.units[frame_of]
 
 
 #: per query: (orientation, query distinct-frame positions, bank hash ids, distances) of every frame pair
@@ -51,28 +68,41 @@ def policy_for(cap: int | None) -> VpdqPolicy:
     return policy if cap is None or cap >= policy.distance else VpdqPolicy(distance=cap)
 
 
+def dense_radius(policy: VpdqPolicy) -> int:
+    """The search radius of a dense query: the widest banded threshold, unless the deployment caps
+    frames below PDQ's 31 (then that cap, for every pair)."""
+    return policy.distance if policy.distance < pdq.DEFAULT_THRESHOLD else widest_threshold()
+
+
 def find(queries: list[VideoQuery], index: BankIndex, policy: VpdqPolicy, *, threads: int | None = None) -> VideoHits:
-    """Search every query's frame codes, in every orientation, in one index search."""
-    parts: list[tuple[int, str, int]] = []
+    """Search every query's frame codes, in every orientation, in one index search.
+
+    Dense queries are searched at the widest banded threshold (52; never above the deployment's
+    cap when that is below 31), and each pair is held to its own threshold in :func:`resolve`."""
+    parts: list[tuple[int, str, np.ndarray | None, int]] = []
     blocks: list[np.ndarray] = []
     for query in queries:
         for orientation in policy.orientations:
-            codes = query.frames.turned(orientation)
+            rows, codes = query.codes(orientation)
             if codes is not None and len(codes):
-                parts.append((query.index, orientation, len(codes)))
+                parts.append((query.index, orientation, rows, len(codes)))
                 blocks.append(codes)
     if not blocks:
         return {}
+    radius = dense_radius(policy) if any(q.dense is not None for q in queries) else policy.distance
     # Not through the search cache: one video brings hundreds to thousands of codes (each frame in
     # 8 turns for an upload), which would push out the pictures' repeated answers it exists for.
-    found = index.search(videos.SIGNAL, np.concatenate(blocks), policy.distance, threads=threads, cache=False)
+    found = index.search(videos.SIGNAL, np.concatenate(blocks), radius, threads=threads, cache=False)
+    dense = {q.index for q in queries if q.dense is not None}
     hits: VideoHits = defaultdict(list)
     start = 0
-    for query_index, orientation, n in parts:
+    for query_index, orientation, rows, n in parts:
         frame_of, ids, distances = [], [], []
         for k, frame_hits in enumerate(found[start : start + n]):
             for hit in frame_hits:
-                frame_of.append(k)
+                if query_index not in dense and hit.distance > policy.distance:
+                    continue  # a frame-hash query in a request that also searched wider
+                frame_of.append(k if rows is None else int(rows[k]))
                 ids.append(hit.hash_id)
                 distances.append(hit.distance)
         start += n
@@ -116,9 +146,17 @@ def resolve(
         for orientation, frame_of, ids, distances in orientations:
             keep = np.fromiter((int(h) in position for h in ids), bool, count=len(ids))
             bank_of = np.fromiter((position[int(h)] for h in ids[keep]), np.int64, count=int(keep.sum()))
-            results.append(match_from_pairs(
-                query.frames, video.frames, frame_of[keep], bank_of, distances[keep], orientation, policy
-            ))
+            if query.dense is None:
+                results.append(match_from_pairs(
+                    query.frames, video.frames, frame_of[keep], bank_of, distances[keep], orientation, policy
+                ))
+            else:
+                rows, near = frame_of[keep], distances[keep]
+                if policy.distance < pdq.DEFAULT_THRESHOLD:  # a capped deployment: no pair beyond the cap
+                    rows, bank_of, near = rows[near <= policy.distance], bank_of[near <= policy.distance], near[near <= policy.distance]
+                results.append(match_rows(
+                    query.dense, query.frames, video.frames, video.structures, rows, bank_of, near, orientation, policy
+                ))
         best = best_match(results)
         if best is None or not best.matched:
             continue
@@ -170,7 +208,8 @@ def _candidates(hits: VideoHits, queries: dict[int, VideoQuery], item_of: dict[i
                 if items[start] < 0 or end - start < needed:
                     continue
                 mine = order[start:end]
-                if len(np.unique(frame_of[mine])) >= needed:
+                units = queries[query_index].units(frame_of[mine])
+                if len(np.unique(units[units >= 0])) >= needed:
                     candidates[(query_index, int(items[start]))].append(
                         (orientation, frame_of[mine], ids[mine], distances[mine])
                     )

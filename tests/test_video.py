@@ -20,6 +20,8 @@ from matcher.errors import (
 )
 from matcher.hashing import hash_file
 from matcher.video import META_POLICY, VideoHash, VideoLimits, VpdqPolicy, compare_videos, hash_video
+from matcher.video.decoding import OpenVideo
+from matcher.video.query import QueryOptions, compare_query, hash_query_video, pair_thresholds
 
 from . import synth_video as sv
 
@@ -144,6 +146,119 @@ def test_frames_below_quality_50_do_not_count(pan_hash: VideoHash) -> None:
     assert len(black) == 10 and all(f.quality < 50 for f in black.frames)
     result = compare_videos(black, black)
     assert not result.matched and result.query_frames == 0
+
+
+# ---------------------------------------------------------------- the query-side rule
+
+
+def _cropped(rgb: np.ndarray, left: float = 0.04, top: float = 0.01) -> np.ndarray:
+    """5% of each dimension off, split unevenly between the sides (as the benchmark draws it)."""
+    h, w = rgb.shape[:2]
+    x0, y0 = int(w * left), int(h * top)
+    return np.ascontiguousarray(rgb[y0 : y0 + int(h * 0.95) // 2 * 2, x0 : x0 + int(w * 0.95) // 2 * 2])
+
+
+def _captioned(rgb: np.ndarray, share: float = 0.15) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(rgb.copy())
+    height = int(image.height * share)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, image.width, height), fill=(0, 0, 0))
+    draw.text((10, 4), "when you see it lol", fill=(255, 255, 255))
+    return np.asarray(image)
+
+
+@pytest.fixture(scope="module")
+def pan_frames() -> list[np.ndarray]:
+    return list(sv.scene_frames(sv.picture(), 10, 30))
+
+
+def test_dense_sampling_keeps_metas_frames_among_its_own(pan: bytes, pan_hash: VideoHash) -> None:
+    with OpenVideo(pan) as video:
+        numbers = [f.number for f in video.sampled(1.0, per_interval=4)]
+    assert numbers[:8] == [0, 8, 15, 22, 30, 38, 45, 52]
+    assert {f.frame for f in pan_hash.frames} <= set(numbers) and len(numbers) == 4 * len(pan_hash)
+    query = hash_query_video(pan)
+    # The query's Meta part is exactly what an ordinary query hashes, turns included.
+    plain = hash_video(pan, dihedral=True)
+    assert _frames(query.vpdq) == _frames(plain)
+    assert np.array_equal(query.vpdq.dihedral, plain.dihedral)
+    assert query.frames_hashed == 40 and set(query.variants) >= {"full", "uncrop", "uncrop_tl"}
+    # The padded variants are looked up as uploaded and mirrored; the rotations try full frames only.
+    assert len(query.turned("flipy")[0]) == len(query) > 40
+    rows, codes = query.turned("rotate90")
+    assert len(rows) == 40 and query.primary[rows].all() and codes.shape == (40, 32)
+
+
+@pytest.mark.parametrize("frames_off", [12, 15])
+def test_a_copy_trimmed_between_two_bank_frames_matches_only_with_the_dense_query(
+    pan_frames, pan_hash: VideoHash, frames_off: int
+) -> None:
+    """0.4 and 0.5 s off the start: every frame Meta samples falls between two bank frames."""
+    query = hash_query_video(sv.encode(pan_frames[frames_off:]))
+    assert not compare_videos(query.vpdq, pan_hash).matched
+    result = compare_query(query, pan_hash)
+    assert result.matched and result.bank_share == 1.0 and result.query_share >= 0.8
+    # Padding alone does not do it: the dense frames do.
+    one_a_second = hash_query_video(sv.encode(pan_frames[frames_off:]), options=QueryOptions(per_interval=1))
+    assert not compare_query(one_a_second, pan_hash).matched
+
+
+def test_a_copy_re_timed_at_29_97_fps_matches_with_the_dense_query(pan_hash: VideoHash) -> None:
+    query = hash_query_video(sv.scene(10, Fraction(30000, 1001)))
+    assert not compare_videos(query.vpdq, pan_hash).matched
+    assert compare_query(query, pan_hash).matched
+
+
+def test_a_copy_cropped_by_5_percent_matches_through_the_padded_back_frames(pan_frames, pan_hash: VideoHash) -> None:
+    cropped = [_cropped(f) for f in pan_frames]
+    query = hash_query_video(sv.encode(cropped, size=cropped[0].shape[1::-1]))
+    assert not compare_videos(query.vpdq, pan_hash).matched
+    assert compare_query(query, pan_hash).matched
+    without = hash_query_video(sv.encode(cropped, size=cropped[0].shape[1::-1]), options=QueryOptions(uncrop=False, untrim=False))
+    assert compare_query(without, pan_hash).bank_share < 0.8
+
+
+def test_a_copy_with_a_caption_bar_matches_through_the_refilled_frame(pan_frames, pan_hash: VideoHash) -> None:
+    query = hash_query_video(sv.encode([_captioned(f) for f in pan_frames]))
+    assert not compare_videos(query.vpdq, pan_hash).matched
+    result = compare_query(query, pan_hash)
+    assert result.matched and "untrim" in query.variants
+
+
+def test_the_dense_rule_is_a_superset_of_metas(pan_frames, pan_hash: VideoHash) -> None:
+    """Shares never fall below the 1 s rule's, on copies it matches and on ones it misses."""
+    copies = [
+        sv.scene(10, 24, (160, 120), options={"crf": "35"}),
+        sv.encode(pan_frames, mirror=True),
+        sv.encode(pan_frames[:200]),
+        sv.encode(list(sv.scene_frames(sv.picture("q1050.jpg"), 5, 30)) + pan_frames[:150]),
+    ]
+    for data in copies:
+        query = hash_query_video(data)
+        old, new = compare_videos(query.vpdq, pan_hash), compare_query(query, pan_hash)
+        assert new.query_share >= old.query_share and new.bank_share >= old.bank_share
+        assert new.matched or not old.matched
+        assert new.query_frames == old.query_frames  # the query is counted in Meta's frames
+
+
+def test_the_dense_rule_still_refuses_other_videos_and_half_copies(pan_frames, pan_hash: VideoHash) -> None:
+    other = compare_query(hash_query_video(sv.scene(10, name="q1050.jpg")), pan_hash)
+    assert not other.matched and other.query_share == 0.0 and other.bank_share == 0.0
+    half = compare_query(hash_query_video(sv.encode(list(sv.scene_frames(sv.picture("q1050.jpg"), 5, 30)) + pan_frames[:150])), pan_hash)
+    assert not half.matched and half.query_share == pytest.approx(0.5) and half.bank_share <= 0.6
+    black = hash_query_video(sv.encode([sv.blank_frame((320, 240))] * 300))
+    assert len(black) == 0 and not compare_query(black, pan_hash).matched
+
+
+def test_pair_thresholds_follow_the_structure_bands() -> None:
+    query_structure = np.array([300, 300, 120, 120, 300, 300])
+    primary = np.array([True, False, True, False, False, False])
+    bank = np.array([-1, -1, -1, -1, 60, 170])  # -1: a Meta record's "100", no structure
+    # Busy pairs 52; a padded variant of a frame with little structure gets nothing, a full frame
+    # PDQ's own 31; a bank frame's quality below 100 is its structure and caps the pair.
+    assert pair_thresholds(query_structure, primary, bank).tolist() == [52, 52, 31, 29, 0, 43]
 
 
 # ---------------------------------------------------------------- bad input

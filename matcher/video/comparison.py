@@ -175,11 +175,17 @@ def match_from_pairs(
     orientation: str,
     policy: VpdqPolicy,
 ) -> VideoMatch:
-    """The rule applied to the matching pairs of distinct frames of one orientation."""
+    """The rule applied to the matching pairs of distinct frames of one orientation.
+
+    A ``query_index`` of -1 is a pair that counts for the bank side only (a dense query frame
+    whose interval has no usable frame of Meta's; :mod:`matcher.video.query`).
+    """
     query_hit = np.zeros(len(query), bool)
     bank_hit = np.zeros(len(bank), bool)
-    query_hit[query_index] = True
     bank_hit[bank_index] = True
+    counted = query_index >= 0
+    query_index, distances = query_index[counted], distances[counted]
+    query_hit[query_index] = True
     query_share = float(query_hit.mean()) if len(query) else 0.0
     bank_share = float(bank_hit.mean()) if len(bank) else 0.0
     distance = None

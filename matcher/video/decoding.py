@@ -189,8 +189,12 @@ class OpenVideo:
         context.thread_count = max(1, limits.threads)
         return VideoInfo(container_format, name, width, height, frame_rate, duration)
 
-    def sampled(self, interval: float = 1.0) -> Iterator[SampledFrame]:
+    def sampled(self, interval: float = 1.0, per_interval: int = 1) -> Iterator[SampledFrame]:
         """Every ``int(interval * frame_rate)``-th decoded frame (each one if that is 0), as vPDQ samples.
+
+        ``per_interval`` > 1 (queries only) also yields the frames evenly between those, at
+        offsets ``round(j * step / per_interval)`` into each step: vPDQ's own frames stay
+        among them, so a query sampled densely is a superset of the one Meta would hash.
 
         Raises ``VideoTooLongError`` as soon as the decoded frames pass a limit,
         ``CorruptVideoError`` if the stream cannot be decoded or ends well before
@@ -202,6 +206,7 @@ class OpenVideo:
             raise ValueError("the sampling interval is a non-negative number of seconds")
         info, limits = self.info, self.limits
         step = max(1, int(interval * info.frame_rate))
+        offsets = {round(j * step / max(1, per_interval)) for j in range(max(1, per_interval))}
         rate32 = np.float32(info.frame_rate)
         decoded = sampled = 0
         first_pts_time = last_time = None
@@ -227,7 +232,7 @@ class OpenVideo:
                             f"A frame of {frame.width}x{frame.height} pixels is over the limit of "
                             f"{limits.max_pixels:,} pixels a frame."
                         )
-                    if number % step:
+                    if number % step not in offsets:
                         continue
                     sampled += 1
                     if sampled > limits.max_sampled_frames:

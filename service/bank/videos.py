@@ -135,6 +135,9 @@ class BankVideo:
     anchor: int  # the bank hash match events name
     hash_ids: np.ndarray  # (d,) ids of the distinct codes, in ``frames.codes`` order
     frames: CountedFrames
+    #: Per distinct code, the structure the query-side rule bands it by: the stored one, else a
+    #: quality below 100 (which is the structure), else -1 (only "100" known: the query's stands in).
+    structures: np.ndarray
 
     def position_of(self) -> dict[int, int]:
         return {int(h): k for k, h in enumerate(self.hash_ids)}
@@ -148,7 +151,8 @@ def load(session: Session, item_ids: Iterable[int]) -> dict[int, BankVideo]:
     rows = []
     for start in range(0, len(ids), 500):
         rows.extend(session.execute(
-            select(VideoFrame.item_id, VideoFrame.hash_id, VideoFrame.time, BankHash.code)
+            select(VideoFrame.item_id, VideoFrame.hash_id, VideoFrame.time, BankHash.code, BankHash.quality,
+                   BankHash.structure)
             .join(BankHash, BankHash.id == VideoFrame.hash_id)
             .where(VideoFrame.item_id.in_(ids[start : start + 500]))
             .order_by(VideoFrame.item_id, VideoFrame.time, VideoFrame.position)
@@ -160,15 +164,25 @@ def load(session: Session, item_ids: Iterable[int]) -> dict[int, BankVideo]:
     for item_id, frames in by_item.items():
         order: dict[int, int] = {}
         codes: list[bytes] = []
+        structures: list[int] = []
         for row in frames:
             if row.hash_id not in order:
                 order[row.hash_id] = len(order)
                 codes.append(bytes(row.code))
+                structures.append(_band_structure(row.quality, row.structure))
         unique_of = np.fromiter((order[r.hash_id] for r in frames), np.int64, count=len(frames))
         times = np.fromiter((r.time for r in frames), np.float64, count=len(frames))
         code_array = np.frombuffer(b"".join(codes), np.uint8).reshape(-1, pdq.HASH_BYTES)
         videos[item_id] = BankVideo(
             item_id, min(order), np.fromiter(order, np.int64, count=len(order)),
-            CountedFrames.from_timeline(code_array, unique_of, times),
+            CountedFrames.from_timeline(code_array, unique_of, times), np.array(structures, np.int64),
         )
     return videos
+
+
+def _band_structure(quality: int | None, structure: int | None) -> int:
+    if structure is not None:
+        return int(structure)
+    if quality is not None and quality < 100:
+        return int(quality)
+    return -1

@@ -17,8 +17,9 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 
 from matcher.errors import MatcherError, VideoError
-from matcher.video import VideoHash, VideoLimits, hash_video
+from matcher.video import VideoLimits
 from matcher.video.comparison import CountedFrames
+from matcher.video.query import QueryVideo, hash_query_video
 
 from .. import matching, metrics, video_matching
 from ..auth.api_keys import Caller
@@ -43,12 +44,13 @@ def _video_limiter(app) -> anyio.CapacityLimiter:
     return limiter
 
 
-def _hash_upload(data: bytes, limits: VideoLimits) -> tuple[bytes, VideoHash | None, MatcherError | None]:
-    """MD5 of the bytes and the query vPDQ (all 8 turns of every frame), or the typed error."""
+def _hash_upload(data: bytes, limits: VideoLimits) -> tuple[bytes, QueryVideo | None, MatcherError | None]:
+    """MD5 of the bytes and the query hashes (``matcher.video.query``: 4 frames a second, padded-back
+    variants, 8 turns), or the typed error."""
     md5 = hashlib.md5(data).digest()
     started = time.perf_counter()
     try:
-        video = hash_video(data, dihedral=True, limits=limits)
+        video = hash_query_video(data, limits=limits)
     except VideoError as error:
         metrics.VIDEO_UPLOADS.labels(error.code).inc()
         return md5, None, error
@@ -97,10 +99,10 @@ async def match_video(
         raise ApiError(_VIDEO_ERROR_STATUS.get(error.code, 422), error.code, str(error))
     checked = _result(0, content_ref)
     queries = [matching.Query(0, "md5", np.frombuffer(md5, np.uint8)[None, :], content_ref, preview_url=preview_url)]
-    frames = CountedFrames(video)
+    frames = CountedFrames(video.vpdq)
     video_queries = []
     if len(frames):
-        video_queries.append(video_matching.VideoQuery(0, frames, content_ref, preview_url))
+        video_queries.append(video_matching.VideoQuery(0, frames, content_ref, preview_url, dense=video))
     else:
         checked.update(code="quality_too_low",
                        reason="no sampled frame has a PDQ quality of 50 or more; exact match (MD5) only")

@@ -196,6 +196,28 @@ def test_an_uploaded_mirrored_copy_matches_and_the_same_file_matches_by_md5_too(
     assert kinds == ["video"]
 
 
+def test_uploads_use_the_query_side_rule_that_frame_hashes_cannot(client, platform, pan_hash):
+    """A copy trimmed by half a second and one cropped by 5%: their own 1 s frame hashes match
+    nothing, the uploads match (dense frames, padded-back variants; docs/video.md)."""
+    import numpy as np
+
+    submit(client, video_item(pan_hash))
+    catch_up(client.app)
+    frames = list(sv.scene_frames(sv.picture(), 10, 30))
+    cropped = [np.ascontiguousarray(f[2 : 2 + 228, 12 : 12 + 304]) for f in frames]  # 5% of each side, uneven
+    copies = {"trimmed": sv.encode(frames[15:]), "cropped": sv.encode(cropped, size=(304, 228))}
+    for name, data in copies.items():
+        as_hashes = match(client, platform, video_query(hash_video(data, dihedral=True)))
+        assert as_hashes.json()["results"][0]["matches"] == [], name
+        response = _upload(client, platform, data, content_ref=f"upload/{name}")
+        assert response.status_code == 200, response.text
+        [found] = response.json()["results"][0]["matches"]
+        assert found["signal"] == "vpdq" and found["video"]["bank_share"] >= 0.8, name
+        assert found["video"]["query_frames"] == len(hash_video(data).frames)  # counted in Meta's frames
+    other = _upload(client, platform, sv.scene(10, name="q1050.jpg"), content_ref="upload/other")
+    assert other.json()["results"][0]["matches"] == []
+
+
 def test_a_video_labelled_as_a_picture_is_hashed_as_a_video(client, platform, pan, pan_hash):
     submit(client, video_item(pan_hash))
     catch_up(client.app)
