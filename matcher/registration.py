@@ -400,6 +400,11 @@ def register(
     if not keep:
         return None
     d = hamming_matrix(starts.codes, bank.codes[usable])
+
+    def band_of(k: int, region_structure: int) -> StructureBand | None:
+        """The registered band of bank hash ``k`` against an upload region of this structure."""
+        return next((b for b in bands if min(structures[k], region_structure) >= b.floor), None)
+
     jobs = []
     seen: set[tuple] = set()
     for flat in np.argsort(d, axis=None, kind="stable")[:PAIRS]:
@@ -409,7 +414,7 @@ def register(
         name, quad = starts.regions[keep[qi]]
         anchor = bank.hashes[usable[bj]]
         for target_k, pred in _targets(quad, geometry[anchor.variant], bank, usable, geometry, work.shape):
-            band = next((b for b in bands if min(structures[target_k], starts.hashed[keep[qi]][1]) >= b.floor), None)
+            band = band_of(target_k, starts.hashed[keep[qi]][1])
             key = (target_k, tuple(np.round(pred / 4).astype(int).ravel()))  # the same region, predicted twice
             if band is None or key in seen:
                 continue
@@ -418,9 +423,6 @@ def register(
             jobs.append((first, f"{name}~{anchor.variant}", target_k, pred, band))
     jobs.sort(key=lambda j: j[0])
     closest: Registration | None = None
-
-    def band_of(k: int, start_structure: int) -> StructureBand | None:
-        return next((b for b in bands if min(structures[k], start_structure) >= b.floor), None)
 
     for _, start, target_k, pred, band in jobs[:JOBS]:
         target = bank.hashes[target_k]

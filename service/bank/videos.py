@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from matcher import pdq
 from matcher.errors import MatcherError
+from matcher.hash_value import parse_hex_codes
 from matcher.signals import get_signal
 from matcher.video.comparison import CountedFrames
 
@@ -81,8 +82,8 @@ def check_frames(frames: Sequence[FrameIn], max_frames: int) -> Frames:
     """
     if len(frames) > max_frames:
         raise FramesRefused("video_too_many_frames", f"a video has at most {max_frames} frame hashes")
-    codes = _codes_at_once([frame.pdq for frame in frames])
-    if codes is None:  # one of them is malformed: find it, for the reason
+    parsed = parse_hex_codes([frame.pdq for frame in frames], pdq.HASH_BYTES)
+    if parsed is None:  # one of them is malformed: find it, for the reason
         signal = get_signal(SIGNAL)
         for number, frame in enumerate(frames):
             try:
@@ -92,29 +93,13 @@ def check_frames(frames: Sequence[FrameIn], max_frames: int) -> Frames:
         raise FramesRefused("hash_malformed", "a frame hash is not 64 hex digits")  # not reached
     usable: list[tuple[bytes, int, int, float]] = []
     unusable = 0
-    for code, frame in zip(codes, frames):
+    for code, frame in zip((row.tobytes() for row in parsed), frames):
         if frame.quality < pdq.MIN_QUALITY:
             unusable += 1
             continue
         usable.append((code, frame.quality, frame.frame, frame.time))
     usable.sort(key=lambda f: f[3])  # time order, whatever order they came in
     return Frames(usable, unusable)
-
-
-def _codes_at_once(texts: list[str]) -> list[bytes] | None:
-    """Every frame's code from one ``bytes.fromhex`` (a 60-frame query parsed frame by frame cost more
-    than its index search); ``None`` if any is malformed. The exact length refuses inner whitespace."""
-    digits = 2 * pdq.HASH_BYTES
-    cleaned = [text.strip().lower() for text in texts]
-    if any(len(text) != digits for text in cleaned):
-        return None
-    try:
-        raw = bytes.fromhex("".join(cleaned))
-    except ValueError:
-        return None
-    if len(raw) != pdq.HASH_BYTES * len(texts):
-        return None
-    return [raw[k : k + pdq.HASH_BYTES] for k in range(0, len(raw), pdq.HASH_BYTES)]
 
 
 def store_frames(session: Session, item_id: int, frames: Frames, hash_ids: dict[bytes, int]) -> None:

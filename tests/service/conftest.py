@@ -115,3 +115,31 @@ def platform_key(client) -> str:
 def platform(client, platform_key) -> dict[str, str]:
     """Authorization headers for the example platform."""
     return {"Authorization": f"Bearer {platform_key}"}
+
+
+# --- the videos the video tests share (encoded and hashed once a run: bytes and frozen hashes) ---
+
+
+@pytest.fixture(scope="session")
+def pan() -> bytes:
+    """The banked video: 10 s at 30 fps, 320x240, a pan and zoom over a photo."""
+    from .. import synth_video as sv
+
+    return sv.scene(10)
+
+
+@pytest.fixture(scope="session")
+def pan_hash(pan: bytes):
+    from matcher.video import hash_video
+
+    return hash_video(pan)
+
+
+@pytest.fixture(scope="session")
+def copy_hash():
+    """A re-encoded copy: smaller, 24 fps, a low bitrate."""
+    from matcher.video import hash_video
+
+    from .. import synth_video as sv
+
+    return hash_video(sv.scene(10, 24, (160, 120), options={"crf": "35"}))

@@ -13,24 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from matcher.video import VideoHash, hash_video
 from service.app import create_app
 from service.db.models import Case, VideoFrame
 
 from .. import synth_video as sv
 from .conftest import make_settings
-from .helpers import catch_up, count, create_platform, match, submit
+from .helpers import catch_up, count, create_platform, submit
 from .test_video_match import _upload, video_item, video_query
-
-
-@pytest.fixture(scope="module")
-def pan() -> bytes:
-    return sv.scene(10)
-
-
-@pytest.fixture(scope="module")
-def pan_hash(pan: bytes) -> VideoHash:
-    return hash_video(pan)
 
 
 def _jpeg() -> bytes:

@@ -7,35 +7,18 @@ from __future__ import annotations
 import hashlib
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from matcher.video import VideoHash, hash_video
+from matcher.video import VideoHash
 from service.app import create_app
 from service.db.models import BankHash, CaseItem, HashSource, VideoFrame
 from service.sync import runner
 from service.sync.client_native import NativeRemote
 
-from .. import synth_video as sv
 from .conftest import make_settings
 from .helpers import catch_up, create_platform, match, pin_headers, submit
 from .test_video_match import video_item, video_query
-
-
-@pytest.fixture(scope="module")
-def pan() -> bytes:
-    return sv.scene(10)
-
-
-@pytest.fixture(scope="module")
-def pan_hash(pan: bytes) -> VideoHash:
-    return hash_video(pan)
-
-
-@pytest.fixture(scope="module")
-def copy_hash() -> VideoHash:
-    return hash_video(sv.scene(10, 24, (160, 120), options={"crf": "35"}))
 
 
 def _feed(client, key: str) -> list[dict]:

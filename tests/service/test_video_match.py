@@ -17,23 +17,6 @@ from .helpers import catch_up, count, match, pin_headers, submit
 
 
 @pytest.fixture(scope="module")
-def pan() -> bytes:
-    """The banked video: 10 s at 30 fps, 320x240, a pan and zoom over a photo."""
-    return sv.scene(10)
-
-
-@pytest.fixture(scope="module")
-def pan_hash(pan: bytes) -> VideoHash:
-    return hash_video(pan)
-
-
-@pytest.fixture(scope="module")
-def copy_hash() -> VideoHash:
-    """A re-encoded copy: smaller, 24 fps, a low bitrate."""
-    return hash_video(sv.scene(10, 24, (160, 120), options={"crf": "35"}))
-
-
-@pytest.fixture(scope="module")
 def other_hash() -> VideoHash:
     return hash_video(sv.scene(10, name="q1050.jpg"))
 
