@@ -90,6 +90,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         version="0.1.0",
         summary="Hash bank and upload checks against non-consensual intimate imagery. Hashes only.",
         lifespan=lifespan,
+        # No Swagger UI or ReDoc pages: FastAPI's load their scripts from a CDN, and a third-party
+        # script on this origin could use a moderator's session cookie (and read its CSRF token
+        # from /v1/moderators/me). The machine-readable /openapi.json stays (docs/security.md).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     _keep_uploads_in_memory(max(settings.max_upload_bytes, settings.max_video_upload_bytes))

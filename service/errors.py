@@ -73,5 +73,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(error).__name__)
+        # The route's template, never the URL: /v1/cases/{case_number} would log a case number.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.error("unexpected error on %s %s: %s", request.method, route, type(error).__name__)
         return JSONResponse(error_body("internal", "Something went wrong on our side."), status_code=500)

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_match_queries: int = Field(1000, description="Query hashes per /v1/match request.")
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="Largest image accepted by /v1/match/image.")
     max_upload_pixels: int = Field(64 * 1024 * 1024, description="Largest image, in pixels, hashed in memory.")
+    image_decodes: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1), ge=1,
+        description="Images a worker decodes and hashes at once for /v1/match/image (default: its cores, at most 4); "
+        "others wait their turn. Each can hold ~8 bytes a pixel, ~0.5 GB at max_upload_pixels (docs/loading.md).",
+    )
     # Videos (docs/video.md): /v1/match/video decodes uploads in memory within these bounds.
     max_video_upload_bytes: int = Field(
         128 * 1024 * 1024, ge=1, description="Largest video accepted by /v1/match/video (held in memory while hashed)."

@@ -13,6 +13,7 @@ for it in the answer (``review_band: "sync"``), because it costs ~10x the index 
 
 from __future__ import annotations
 
+import functools
 import os
 
 import anyio
@@ -134,6 +135,15 @@ def _search_limiter(app) -> anyio.CapacityLimiter:
     limiter = getattr(app.state, "search_limiter", None)
     if limiter is None:
         limiter = app.state.search_limiter = anyio.CapacityLimiter(SEARCH_THREADS)
+    return limiter
+
+
+def _image_limiter(app) -> anyio.CapacityLimiter:
+    """Decodes of ``/v1/match/image`` at once in this worker: each may hold ~0.5 GB at the pixel limit,
+    so a burst of small, highly compressed uploads must not decode in every thread of the pool at once."""
+    limiter = getattr(app.state, "image_limiter", None)
+    if limiter is None:
+        limiter = app.state.image_limiter = anyio.CapacityLimiter(app.state.settings.image_decodes)
     return limiter
 
 
@@ -271,10 +281,11 @@ async def match_image(
     await file.close()
     if len(data) > settings.max_upload_bytes:
         raise ApiError(413, "payload_too_large", f"Images up to {settings.max_upload_bytes} bytes are checked.")
-    # Decoding and hashing take milliseconds of CPU: off the event loop.
-    result = await run_in_threadpool(
-        hash_file, data, ("md5", "pdq"), group="query", max_bytes=settings.max_upload_bytes,
-        max_pixels=settings.max_upload_pixels, keep_work=settings.registration,
+    # Decoding and hashing take milliseconds of CPU: off the event loop, ``image_decodes`` at a time.
+    result = await anyio.to_thread.run_sync(
+        functools.partial(hash_file, data, ("md5", "pdq"), group="query", max_bytes=settings.max_upload_bytes,
+                          max_pixels=settings.max_upload_pixels, keep_work=settings.registration),
+        limiter=_image_limiter(request.app),
     )
     del data  # the image bytes go no further than this function
     if result.error is not None:

@@ -271,6 +271,42 @@ def test_lockout_after_repeated_failures_with_a_growing_delay(client, settings):
         assert (stored.failed_pin_attempts, stored.locked_until) == (0, None)
 
 
+def test_argon2_runs_at_most_one_per_core_at_once(tmp_path, monkeypatch):
+    """Anyone can make the service run argon2 (a status request for any case number), and each
+    run holds argon2_memory_kib: a burst of them must not run (and hold memory) all at once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service.auth import passwords
+
+    from .conftest import make_settings
+
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    class SlowHasher:
+        def verify(self, stored, secret):
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.1)
+            with lock:
+                running -= 1
+            return True
+
+        hash = verify
+
+    monkeypatch.setattr(passwords, "hasher", lambda settings: SlowHasher())
+    settings = make_settings(tmp_path)
+    burst = 4 * passwords.ARGON2_AT_ONCE
+    with ThreadPoolExecutor(burst) as pool:
+        checks = [pool.submit(passwords.verify_secret, settings, None, "12345678") for _ in range(burst)]
+        assert not any(c.result() for c in checks)  # an unknown case never verifies
+    assert most == passwords.ARGON2_AT_ONCE
+
+
 def test_hashes_keep_their_structure_and_a_contradicting_one_is_dropped(client):
     good, bad = random_pdq(), random_pdq()
     item = image_item(good)

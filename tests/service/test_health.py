@@ -1,4 +1,4 @@
-"""Operators' endpoints: liveness, readiness, Prometheus metrics."""
+"""Operators' endpoints: liveness, readiness, Prometheus metrics; and the API's own description."""
 
 from __future__ import annotations
 
@@ -41,3 +41,12 @@ def test_metrics_count_requests_by_route_template(client, platform):
     assert case["case_number"] not in text  # URLs are never labels: they carry case numbers
     assert 'ncii_matches_total{signal="pdq"}' in text
     assert "ncii_index_hashes 1.0" in text
+
+
+def test_no_api_docs_pages_load_third_party_scripts_on_this_origin(client):
+    """FastAPI's /docs and /redoc pull their scripts from a CDN: on the origin where moderator
+    sessions live, such a script could act with a moderator's cookie. Only the JSON is served."""
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert client.get(path).status_code == 404, path
+    document = client.get("/openapi.json")
+    assert document.status_code == 200 and document.json()["info"]["title"] == "ncii-matcher"

@@ -122,3 +122,25 @@ def test_a_failed_commit_is_never_acknowledged(client):
     assert response.json()["error"]["code"] == "internal"
     assert "case_number" not in response.text
     assert count(client.app, Case) == 0
+
+
+def test_an_unexpected_error_logs_the_route_never_the_case_number(client, caplog):
+    """Access logs are off because URLs carry case numbers; the 500 handler's log line too names the
+    route's template only."""
+    import logging
+
+    case = client.post("/v1/cases", json={"items": [image_item(random_pdq())]}).json()
+
+    def refuse(_session):
+        raise RuntimeError("disk full")
+
+    caplog.set_level(logging.ERROR, logger="ncii.errors")
+    event.listen(client.app.state.sessions, "before_commit", refuse)
+    try:
+        response = client.get(f"/v1/cases/{case['case_number']}", headers={"X-Case-PIN": case["pin"]})
+    finally:
+        event.remove(client.app.state.sessions, "before_commit", refuse)
+    assert response.status_code == 500
+    logged = [r.getMessage() for r in caplog.records if r.name == "ncii.errors"]
+    assert logged == ["unexpected error on GET /v1/cases/{case_number}: RuntimeError"]
+    assert case["case_number"] not in "".join(logged)

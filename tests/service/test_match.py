@@ -389,6 +389,46 @@ def test_match_image_requests_that_are_not_uploads(client, platform):
     assert unauthorised.status_code == 401
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_image_uploads_decode_at_most_image_decodes_at_once(tmp_path, database_url, monkeypatch):
+    """A decode can hold ~0.5 GB at the pixel limit from a small compressed file: a burst of uploads
+    waits for the worker's few decoders rather than decoding in every thread of the pool at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.routers import match as match_router
+
+    from .conftest import make_settings
+
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_hash_file(*args, **kwargs):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.15)
+        with lock:
+            running -= 1
+        return hash_file(*args, **kwargs)
+
+    monkeypatch.setattr(match_router, "hash_file", slow_hash_file)
+    app = create_app(make_settings(tmp_path / "data", database_url, image_decodes=2, registration=False))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = {"Authorization": f"Bearer {create_platform(app, 'p')}"}
+
+        def upload(_):
+            return client.post("/v1/match/image", files={"file": ("x.jpg", JPEG, "image/jpeg")}, headers=headers)
+
+        with ThreadPoolExecutor(6) as pool:
+            statuses = [r.status_code for r in pool.map(upload, range(6))]
+    assert statuses == [200] * 6
+    assert most == 2
+
+
 def test_oversize_upload_is_413(tmp_path, database_url):
     from fastapi.testclient import TestClient
 
