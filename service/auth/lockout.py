@@ -124,3 +124,18 @@ def forgive(session: Session, counter: Counter, attempt: Attempt, policy: Policy
         session.execute(update(model).where(model.id == attempt.row_id).values({counter.locked_until: None}))
     return left
 
+
+
+def clear(session: Session, counter: Counter, row_id: int) -> tuple[int, datetime | None]:
+    """An operator's unlock: the count back to 0, no lock. Returns what there was: (count, lock).
+
+    Attempts reserved before it and still verifying are wiped with the rest (a right one then
+    has nothing left to take back). Nothing stops the next wrong guesses from locking the row
+    again: this ends a lock, it does not stop whoever caused it.
+    """
+    model = counter.model
+    failures, locked_until = session.execute(
+        select(counter.failures, counter.locked_until).where(model.id == row_id).with_for_update(key_share=True)
+    ).one()
+    session.execute(update(model).where(model.id == row_id).values({counter.failures: 0, counter.locked_until: None}))
+    return failures, as_utc(locked_until)

@@ -187,3 +187,14 @@ def authenticate(
             audit.record(session, "system", None, "moderator.locked", subject_type="moderator",
                          subject_id=attempt.row_id, failed_logins=attempt.failures, seconds=attempt.locks_for)
     return None
+
+
+def unlock(session: Session, moderator: Moderator, *, actor: str | None = None) -> tuple[int, datetime | None]:
+    """Clear the wrong-password count and lift the lock, keeping the password and the sessions
+    (``reset_password`` when the password may be known). Audited as ``moderator.unlocked``.
+    Returns the cleared count and the lock that was lifted (None: it was not locked)."""
+    failures, locked_until = lockout.clear(session, LOGINS, moderator.id)
+    was_locked = locked_until if locked_until is not None and locked_until > datetime.now(timezone.utc) else None
+    audit.record(session, "admin", actor, "moderator.unlocked", subject_type="moderator", subject_id=moderator.id,
+                 failed_logins=failures, was_locked=was_locked is not None)
+    return failures, was_locked

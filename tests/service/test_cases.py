@@ -357,6 +357,43 @@ def test_every_answer_without_the_right_pin_costs_one_verify(client, monkeypatch
         assert held.verifies == before + 1
 
 
+def test_an_operator_unlocks_a_case_and_it_is_audited(client, settings, database_url):
+    """``ncii case unlock``: a victim locked out by someone else's guesses gets in again; the
+    guesser can lock the case again (the lockout is per case, not per guesser)."""
+    from typer.testing import CliRunner
+
+    from service.bank.case_numbers import new_case_number
+    from service.cli import app as cli
+
+    env = {"NCII_DATA_DIR": str(settings.data_dir), "DATABASE_URL": database_url, "NCII_DATABASE_URL": None,
+           "NCII_ARGON2_TIME_COST": "1", "NCII_ARGON2_MEMORY_KIB": "1024", "USER": "op-jo"}
+
+    def unlock(number: str):
+        return CliRunner().invoke(cli, ["case", "unlock", number], env=env)
+
+    case = submit(client, image_item(random_pdq()))
+    url, wrong = f"/v1/cases/{case['case_number']}", pin_headers(case, _wrong(case))
+    for _ in range(settings.pin_max_attempts):
+        client.get(url, headers=wrong)
+    assert client.get(url, headers=pin_headers(case)).status_code == 429
+    done = unlock(case["case_number"].lower())  # typed as forgivingly as on the status page
+    assert done.exit_code == 0, done.output
+    assert "unlocked" in done.output and f"{settings.pin_max_attempts} wrong PIN(s) cleared" in done.output
+    assert client.get(url, headers=pin_headers(case)).status_code == 200
+    assert "was not locked" in unlock(case["case_number"]).output
+    assert unlock(new_case_number()).exit_code == 1
+    assert unlock("NOT-A-CASE").exit_code == 1
+    with client.app.state.sessions() as session:
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.unlocked").order_by(AuditEntry.id)).all()
+        assert [(e.actor_type, e.actor_id, e.subject_id, e.details) for e in rows] == [
+            ("admin", "op-jo", case["case_number"], {"failed_attempts": settings.pin_max_attempts, "was_locked": True}),
+            ("admin", "op-jo", case["case_number"], {"failed_attempts": 0, "was_locked": False}),
+        ]
+    for _ in range(settings.pin_max_attempts):  # what an unlock cannot stop
+        client.get(url, headers=wrong)
+    assert client.get(url, headers=pin_headers(case)).status_code == 429
+
+
 def test_argon2_runs_at_most_one_per_core_at_once(tmp_path, monkeypatch):
     """Anyone can make the service run argon2 (a status request for any case number), and each
     run holds argon2_memory_kib: a burst of them must not run (and hold memory) all at once."""

@@ -259,6 +259,30 @@ def test_cli_create_list_disable_reset(tmp_path, database_url):
     engine.dispose()
 
 
+def test_an_operator_unlocks_a_moderator(client, database_url):
+    """``ncii moderator unlock``: the lock and the count go, the password and live sessions stay."""
+    settings = client.app.state.settings
+    env = {"NCII_DATA_DIR": str(settings.data_dir), "DATABASE_URL": database_url, "NCII_DATABASE_URL": None,
+           "NCII_ARGON2_TIME_COST": "1", "NCII_ARGON2_MEMORY_KIB": "1024", "USER": "op-jo"}
+    from service.cli import app as cli
+
+    ann = _account(client.app, "ann")
+    live = Browserish(client.app, "ann")
+    for _ in range(settings.moderator_max_attempts):
+        _login(client, "ann", "wrong password!")
+    assert _error(_login(client, "ann", PASSWORD)) == "moderator_locked"
+    done = CliRunner().invoke(cli, ["moderator", "unlock", "ann"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "unlocked" in done.output and f"{settings.moderator_max_attempts} wrong password(s) cleared" in done.output
+    assert live.http.get("/v1/moderators/me").status_code == 200  # its session was not ended
+    assert _login(client, "ann", PASSWORD).status_code == 200
+    assert CliRunner().invoke(cli, ["moderator", "unlock", "nobody"], env=env).exit_code == 1
+    with client.app.state.sessions() as session:
+        row = session.scalar(select(AuditEntry).where(AuditEntry.action == "moderator.unlocked"))
+        assert (row.actor_type, row.actor_id, row.subject_id) == ("admin", "op-jo", str(ann))
+        assert row.details == {"failed_logins": settings.moderator_max_attempts, "was_locked": True}
+
+
 # --- sessions ----------------------------------------------------------------------------------
 
 
