@@ -2,7 +2,8 @@
 
 Anyone who knows a case number can lock it with wrong PINs, and a locked case refuses its
 owner's right PIN too (docs/security.md, gap 3). When a victim reaches the hotline locked out,
-an operator clears the count here. Audited as ``case.unlocked`` with the operator's login.
+an operator clears the count here (or hotline staff in the API, ``POST
+/v1/hotline/cases/{case_number}/unlock``). Audited as ``case.unlocked`` with the operator's login.
 """
 
 from __future__ import annotations

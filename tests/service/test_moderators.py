@@ -518,6 +518,36 @@ def _platform_moderator_asks_for_a_hash(client):
     return Browserish(client.app, "pat").http.get("/v1/hotline/hashes/1")
 
 
+def test_hotline_staff_unlock_a_case(client):
+    """``POST /v1/hotline/cases/{number}/unlock``: hotline staff only, with the CSRF token; audited."""
+    from service.bank.case_numbers import new_case_number
+
+    _platform(client, "alpha")
+    _account(client.app, "hot")
+    _account(client.app, "ann", "alpha")
+    hot, ann = Browserish(client.app, "hot"), Browserish(client.app, "ann")
+    case = submit(client, image_item(random_pdq()))
+    url, n = f"/v1/cases/{case['case_number']}", client.app.state.settings.pin_max_attempts
+    wrong = {"X-Case-PIN": "00000000" if case["pin"] != "00000000" else "11111111"}
+    for _ in range(n):
+        client.get(url, headers=wrong)
+    unlock = f"/v1/hotline/cases/{case['case_number']}/unlock"
+    assert _error(ann.http.post(unlock, headers=ann.csrf)) == "moderator_role"
+    assert _error(hot.http.post(unlock)) == "csrf_token_invalid"
+    assert _error(client.post(unlock)) == "moderator_session_required"
+    assert _error(hot.http.post(f"/v1/hotline/cases/{new_case_number()}/unlock", headers=hot.csrf)) == "case_not_found"
+    assert client.get(url, headers={"X-Case-PIN": case["pin"]}).status_code == 429  # nothing was unlocked so far
+    done = hot.http.post(unlock, headers=hot.csrf)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (body["case_number"], body["failed_attempts"], body["unlocked_by"]) == (case["case_number"], n, f"moderator:{hot.me['id']}")
+    assert datetime.fromisoformat(body["locked_until"]) > datetime.now(timezone.utc)
+    assert client.get(url, headers={"X-Case-PIN": case["pin"]}).status_code == 200
+    with client.app.state.sessions() as session:
+        row = session.scalar(select(AuditEntry).where(AuditEntry.action == "case.unlocked"))
+        assert (row.actor_type, row.actor_id, row.subject_id) == ("moderator", str(hot.me["id"]), case["case_number"])
+
+
 def test_hotline_ui_reinstate(client):
     a, b = _platform(client, "alpha"), _platform(client, "beta")
     _account(client.app, "hot")
