@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from .auth import api_keys
-from .auth.passwords import lock_seconds, verify_secret
-from .bank import audit
+from .auth import api_keys, case_pins
+from .auth.lockout import Locked
 from .bank.case_numbers import normalise_case_number, normalise_pin
 from .bank_index import BankIndex
 from .db.models import Case
@@ -75,43 +72,21 @@ def open_case(
     x_case_pin: str = Header(default="", max_length=64, description="The case's PIN."),
     settings: Settings = Depends(get_settings),
 ) -> Case:
-    """The case, if the PIN is right; repeated failures lock it for a growing delay.
+    """The case, if the PIN is right (``401 case_auth_failed`` otherwise, the same for unknown
+    numbers); repeated failures lock it for a growing delay (``429 case_locked``).
 
-    Unknown numbers and wrong PINs get the same answer after the same work, so
-    the endpoint does not reveal which case numbers exist. Failures are counted
-    in their own transaction, so that the error response cannot roll them back.
+    Failures are counted in their own transactions, so the error answer cannot roll them back,
+    and no transaction is open while the PIN is verified (``auth/case_pins.py``).
     """
-    number = normalise_case_number(case_number)
-    pin = normalise_pin(x_case_pin) or ""
-    now = datetime.now(timezone.utc)
-    with request.app.state.sessions() as session, session.begin():
-        case = None
-        if number is not None:
-            query = select(Case).where(Case.number == number)
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update()
-            case = session.scalar(query)
-        locked_until = as_utc(case.locked_until) if case is not None else None
-        if locked_until is not None and locked_until > now:
-            wait = int((locked_until - now).total_seconds()) + 1
-            raise ApiError(
-                429, "case_locked", f"Too many wrong PINs. Try again in {wait} seconds.", headers={"Retry-After": str(wait)}
-            )
-        if verify_secret(settings, case.pin_hash if case is not None else None, pin):
-            if case.failed_pin_attempts:
-                case.failed_pin_attempts, case.locked_until = 0, None
-            return case
-        if case is not None:
-            case.failed_pin_attempts += 1
-            seconds = lock_seconds(
-                case.failed_pin_attempts, settings.pin_max_attempts, settings.pin_lock_seconds,
-                settings.pin_lock_max_seconds,
-            )
-            if seconds is not None:
-                case.locked_until = now + timedelta(seconds=seconds)
-                audit.record(session, "system", None, "case.locked", subject_type="case", subject_id=case.number,
-                             failed_attempts=case.failed_pin_attempts, seconds=seconds)
-    raise ApiError(401, "case_auth_failed", _AUTH_FAILED)
+    try:
+        case = case_pins.check(request.app.state.sessions, settings, normalise_case_number(case_number),
+                               normalise_pin(x_case_pin) or "")
+    except Locked as locked:
+        raise ApiError(429, "case_locked", f"Too many wrong PINs. Try again in {locked.seconds} seconds.",
+                       headers={"Retry-After": str(locked.seconds)}) from None
+    if case is None:
+        raise ApiError(401, "case_auth_failed", _AUTH_FAILED)
+    return case
 
 
 def _bearer(authorization: str) -> str:

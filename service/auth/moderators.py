@@ -4,23 +4,30 @@ Platform moderators are bound to one platform and see only its match events; hot
 see hash reputation and suspended hashes across platforms. Logging in costs the same
 argon2 work whether or not the name exists, and a locked, disabled or unknown account gets
 the same answer as a wrong password (only the lock's remaining time is told, so that a
-moderator who mistyped knows to wait).
+moderator who mistyped knows to wait). The attempt is counted before the password is verified,
+and argon2 runs outside any transaction (``lockout``): a login holds no database lock while it
+verifies.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from typing import TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from ..db.models import Moderator, ModeratorSession, Platform
-from ..db.times import as_utc
-from ..settings import Settings
 from ..bank import audit
-from .passwords import hash_secret, lock_seconds, verify_secret
+from ..db.engine import transaction
+from ..db.models import Moderator, ModeratorSession, Platform
+from ..settings import Settings
+from . import lockout
+from .passwords import hash_secret, verify_secret
+
+T = TypeVar("T")
 
 NAME_MAX_CHARS = 64
 PASSWORD_MIN_CHARS = 12
@@ -31,10 +38,8 @@ class AccountError(ValueError):
     """A request the account rules refuse (bad name, short password, unknown platform...)."""
 
 
-class LoginLocked(Exception):
-    def __init__(self, seconds: int) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
+#: Raised by ``authenticate`` while the account is locked (``.seconds`` to wait).
+LoginLocked = lockout.Locked
 
 
 @dataclass(frozen=True)
@@ -137,35 +142,59 @@ def reset_password(session: Session, settings: Settings, moderator: Moderator, p
                  subject_id=moderator.id, sessions_ended=ended)
 
 
-def authenticate(session: Session, settings: Settings, name: str, password: str) -> Moderator | None:
-    """The active account if the password is right; None otherwise. Raises LoginLocked while locked.
+LOGINS = lockout.Counter(key=Moderator.name, secret=Moderator.password_hash, failures=Moderator.failed_logins,
+                         locked_until=Moderator.locked_until)
 
-    The caller commits even when None comes back: the failure count must stick.
+
+def policy(settings: Settings) -> lockout.Policy:
+    return lockout.Policy(settings.moderator_max_attempts, settings.moderator_lock_seconds,
+                          settings.moderator_lock_max_seconds)
+
+
+def _reviewer(session: Session, moderator: Moderator) -> Reviewer:
+    return Reviewer.of(moderator)
+
+
+def authenticate(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    name: str,
+    password: str,
+    then: Callable[[Session, Moderator], T] = _reviewer,
+) -> T | None:
+    """``then(session, moderator)`` if the password is right and the account active; None
+    otherwise. Raises ``LoginLocked`` while the account is locked.
+
+    Three transactions, none open while argon2 runs (``lockout``): the attempt is counted, the
+    password verified, and a success recorded, ``then`` running in that last transaction (the
+    login opens its session there). A password reset or a disable committed meanwhile wins: the
+    verdict was about a hash that is no longer the account's, or an account no longer active.
     """
-    now = datetime.now(timezone.utc)
-    query = select(Moderator).where(Moderator.name == name[:NAME_MAX_CHARS])
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    moderator = session.scalar(query)
-    locked_until = as_utc(moderator.locked_until) if moderator is not None else None
-    if locked_until is not None and locked_until > now:
-        raise LoginLocked(int((locked_until - now).total_seconds()) + 1)
-    ok = verify_secret(settings, moderator.password_hash if moderator is not None else None, password[:PASSWORD_MAX_CHARS])
-    if moderator is None:
+    rules = policy(settings)
+    with transaction(sessions) as session:
+        attempt = lockout.reserve(session, LOGINS, name[:NAME_MAX_CHARS], rules, datetime.now(timezone.utc))
+    ok = verify_secret(settings, attempt.stored_hash, password[:PASSWORD_MAX_CHARS])
+    if attempt.row_id is None:
         return None
-    if ok and moderator.status == "active":
-        if moderator.failed_logins:
-            moderator.failed_logins, moderator.locked_until = 0, None
-        return moderator
-    moderator.failed_logins += 1
-    seconds = lock_seconds(
-        moderator.failed_logins,
-        settings.moderator_max_attempts,
-        settings.moderator_lock_seconds,
-        settings.moderator_lock_max_seconds,
-    )
-    if seconds is not None:
-        moderator.locked_until = now + timedelta(seconds=seconds)
-        audit.record(session, "system", None, "moderator.locked", subject_type="moderator", subject_id=moderator.id,
-                     failed_logins=moderator.failed_logins, seconds=seconds)
+    if ok:
+        with transaction(sessions) as session:
+            moderator = session.get(Moderator, attempt.row_id, with_for_update={"key_share": True})
+            if moderator.status == "active" and moderator.password_hash == attempt.stored_hash:
+                lockout.forgive(session, LOGINS, attempt, rules)
+                return then(session, moderator)
+    elif attempt.locks_for is not None:
+        with transaction(sessions) as session:
+            audit.record(session, "system", None, "moderator.locked", subject_type="moderator",
+                         subject_id=attempt.row_id, failed_logins=attempt.failures, seconds=attempt.locks_for)
     return None
+
+
+def unlock(session: Session, moderator: Moderator, *, actor: str | None = None) -> tuple[int, datetime | None]:
+    """Clear the wrong-password count and lift the lock, keeping the password and the sessions
+    (``reset_password`` when the password may be known). Audited as ``moderator.unlocked``.
+    Returns the cleared count and the lock that was lifted (None: it was not locked)."""
+    failures, locked_until = lockout.clear(session, LOGINS, moderator.id)
+    was_locked = locked_until if locked_until is not None and locked_until > datetime.now(timezone.utc) else None
+    audit.record(session, "admin", actor, "moderator.unlocked", subject_type="moderator", subject_id=moderator.id,
+                 failed_logins=failures, was_locked=was_locked is not None)
+    return failures, was_locked

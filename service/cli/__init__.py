@@ -7,7 +7,8 @@ This package is the command line's one home; the rest of ``service`` and all of
 - ``victim``: ``ncii submit``, ``ncii status``, ``ncii withdraw`` (a victim's case, over HTTP)
 - ``sync``: ``ncii sync`` (mirror a remote bank into the local database)
 - ``serve``: ``ncii serve``, ``ncii db upgrade``
-- ``moderators``, ``bank``, ``platforms``: ``ncii moderator ...``, ``ncii bank ...``, ``ncii platform ...``
+- ``moderators``, ``cases``, ``bank``, ``platforms``: ``ncii moderator ...``, ``ncii case ...``,
+  ``ncii bank ...``, ``ncii platform ...``
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from . import bank, hash_match, moderators, platforms, serve, sync, victim
+from . import bank, cases, hash_match, moderators, platforms, serve, sync, victim
 
 app = typer.Typer(
     name="ncii",
@@ -51,6 +52,7 @@ app.command()(victim.withdraw)
 app.command()(sync.sync)
 app.command()(serve.serve)
 app.add_typer(moderators.moderator_app, name="moderator")
+app.add_typer(cases.case_app, name="case")
 app.add_typer(bank.bank_app, name="bank")
 app.add_typer(serve.db_app, name="db")
 app.add_typer(platforms.platform_app, name="platform")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -23,6 +24,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Say what went wrong on stderr, in red, and end the command with ``code``."""
     err.print(f"[red]{message}[/]", highlight=False)
     raise typer.Exit(code)
+
+
+def seconds_left(until: datetime) -> int:
+    """Whole seconds until ``until`` (an aware time), rounded up, as the service's Retry-After."""
+    return int((until - datetime.now(timezone.utc)).total_seconds()) + 1
 
 
 def iter_input_paths(arguments: Iterable[str], stdin: TextIO | None = None) -> Iterator[str]:

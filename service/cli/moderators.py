@@ -1,4 +1,4 @@
-"""``ncii moderator create|list|disable|reset-password``: accounts for the review UI.
+"""``ncii moderator create|list|disable|reset-password|unlock``: accounts for the review UI.
 
 Run by whoever operates the service (on its host, with its ``DATABASE_URL``). A password is
 generated and printed once, unless one is typed at a hidden prompt (``--prompt``) or piped in
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from .common import err, fail
+from .common import err, fail, seconds_left
 
 if TYPE_CHECKING:
     from ..db.models import Moderator
@@ -142,3 +142,23 @@ def moderator_reset_password(
     if generated:
         err.print("password (shown once):")
         print(password)
+
+
+@moderator_app.command("unlock")
+def moderator_unlock(name: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Lift a lock from wrong passwords and clear the count; the password and sessions stay.
+
+    Someone who knows the name can lock the account again with five wrong passwords; use
+    reset-password instead if the password may be known to someone else.
+    """
+    from ..auth import moderators
+    from ..db.engine import transaction
+    from ..db.migrate import migrated_sessions
+    from ..settings import Settings
+
+    settings = Settings()
+    with transaction(migrated_sessions(settings)) as session:
+        failures, was_locked = moderators.unlock(session, _named(session, name), actor=os.environ.get("USER"))
+    state = f"unlocked (the lock had {seconds_left(was_locked)} s to run)" if was_locked is not None else "was not locked"
+    err.print(f"moderator {name!r} {state}; {failures} wrong password(s) cleared")
+

@@ -1,4 +1,5 @@
-"""Hotline staff: suspended hashes with their reputation, reinstate or retire; every platform's queue.
+"""Hotline staff: suspended hashes with their reputation, reinstate or retire; every platform's
+queue; a victim's case out of a PIN lockout.
 
 Authenticated by a moderator session with the ``hotline`` role (``POST /v1/moderators/login``,
 then the cookie and ``X-CSRF-Token``). Hotline staff read every platform's review queue but
@@ -13,6 +14,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
+from ..auth import case_pins
 from ..auth.moderators import Reviewer
 from ..auth.sessions import moderator_with
 from ..bank import hotline
@@ -139,6 +141,26 @@ def reinstate(body: ActionIn, session: DbSession, hash_id: int = HashId, reviewe
 def retire(body: ActionIn, session: DbSession, hash_id: int = HashId, reviewer: Reviewer = HotlineStaff) -> ActionOut:
     """A suspended (or active) hash never matches again."""
     return act(session, reviewer, "retire", hash_id, body.reason)
+
+
+class CaseUnlockedOut(BaseModel):
+    case_number: str
+    failed_attempts: int = Field(description="The wrong PINs counted until now, cleared.")
+    locked_until: datetime | None = Field(description="The lock that was lifted (null: the case was not locked).")
+    unlocked_by: str
+
+
+@router.post("/cases/{case_number}/unlock", response_model=CaseUnlockedOut)
+def unlock_case(session: DbSession, case_number: str = Path(max_length=64), reviewer: Reviewer = HotlineStaff) -> CaseUnlockedOut:
+    """Clear a case's wrong-PIN count and lift its lock, for a victim locked out by someone else's
+    guesses (the PIN stays the same and is neither needed nor shown). Audited as ``case.unlocked``.
+    Whoever locked the case can lock it again."""
+    try:
+        unlocked = case_pins.unlock(session, case_number, actor_type="moderator", actor_id=str(reviewer.id))
+    except case_pins.CaseNotFound:
+        raise ApiError(404, "case_not_found", "No such case.") from None
+    return CaseUnlockedOut(case_number=unlocked.case_number, failed_attempts=unlocked.failed_attempts,
+                           locked_until=unlocked.locked_until, unlocked_by=reviewer.decided_by)
 
 
 @router.get("/queue", response_model=QueueOut)

@@ -42,17 +42,21 @@ def log_in(request: Request, name: str, password: str) -> tuple[Reviewer, str]:
     """Check the password and open a session: (the moderator, the cookie's token).
 
     Raises ``401 moderator_login_failed`` (same answer for unknown names, wrong passwords and
-    disabled accounts) or ``429 moderator_locked``. Failures are committed before the error.
+    disabled accounts) or ``429 moderator_locked``. Failures are committed before the error, and
+    no transaction is open while the password is verified.
     """
     settings = request.app.state.settings
-    with transaction(request.app.state.sessions) as session:
-        try:
-            moderator = moderators.authenticate(session, settings, name, password)
-        except moderators.LoginLocked as locked:
-            raise ApiError(429, "moderator_locked", f"Too many wrong passwords. Try again in {locked.seconds} seconds.",
-                           headers={"Retry-After": str(locked.seconds)}) from None
-        if moderator is not None:
-            return Reviewer.of(moderator), sessions.start(session, settings, moderator)
+
+    def open_session(session, moderator) -> tuple[Reviewer, str]:
+        return Reviewer.of(moderator), sessions.start(session, settings, moderator)
+
+    try:
+        opened = moderators.authenticate(request.app.state.sessions, settings, name, password, then=open_session)
+    except moderators.LoginLocked as locked:
+        raise ApiError(429, "moderator_locked", f"Too many wrong passwords. Try again in {locked.seconds} seconds.",
+                       headers={"Retry-After": str(locked.seconds)}) from None
+    if opened is not None:
+        return opened
     raise ApiError(401, "moderator_login_failed", "The name or the password is not right.")
 
 

@@ -113,3 +113,43 @@ def count(app, column_or_model, *where) -> int:
 def latest_seq(app) -> int:
     with app.state.sessions() as session:
         return changes.latest_seq(session)
+
+
+class HeldVerify:
+    """argon2 whose verify runs only once the test lets it, so a test can look at what the service
+    holds (transactions, locks) while a PIN check or a login is verifying.
+
+    ``holds``: True holds every verify until ``release`` is set, a string only the verifies of
+    that secret, False none; ``sleep`` slows every verify down. ``started`` is set when a held
+    verify begins; ``verifies`` counts every verify, held or not (the work a caller made the
+    service do). Hashing is never held.
+    """
+
+    def __init__(self, monkeypatch, holds: str | bool = True, sleep: float = 0.0) -> None:
+        import threading
+
+        from service.auth import passwords
+
+        self.real = passwords.hasher
+        self.holds, self.sleep = holds, sleep
+        self.started, self.release = threading.Event(), threading.Event()
+        self.verifies = 0
+        self._lock = threading.Lock()
+        monkeypatch.setattr(passwords, "hasher", lambda settings: _Held(self, self.real(settings)))
+
+
+class _Held:
+    def __init__(self, held: HeldVerify, real) -> None:
+        self.held, self.real = held, real
+
+    def hash(self, secret: str) -> str:
+        return self.real.hash(secret)
+
+    def verify(self, stored: str, secret: str) -> bool:
+        with self.held._lock:
+            self.held.verifies += 1
+        if self.held.holds is True or secret == self.held.holds:
+            self.held.started.set()
+            assert self.held.release.wait(30), "the test never released the verify"
+        time.sleep(self.held.sleep)
+        return self.real.verify(stored, secret)

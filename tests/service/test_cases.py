@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, text, update
 
-from service.db.models import AuditEntry, BankHash, Case, CaseItem, ChangeLog
+from service.db.models import AuditEntry, BankHash, Case, CaseItem, ChangeLog, MatchEvent
 
 from .helpers import (
     BUSY,
+    HeldVerify,
     catch_up,
     count,
     file_item,
@@ -269,6 +270,128 @@ def test_lockout_after_repeated_failures_with_a_growing_delay(client, settings):
     with client.app.state.sessions() as session:
         stored = session.scalar(select(Case))
         assert (stored.failed_pin_attempts, stored.locked_until) == (0, None)
+
+
+def test_a_pin_check_holds_no_transaction_while_argon2_runs(client, platform, monkeypatch):
+    """Anyone can start a PIN check (a status request for any case number); while its argon2
+    runs, the rest of the bank must go on writing. On SQLite a transaction held across the
+    verify would hold the one write lock: here, a platform's match event could not be recorded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    code = random_pdq()
+    case = submit(client, image_item(code))
+    catch_up(client.app)
+    held = HeldVerify(monkeypatch)
+    url = f"/v1/cases/{case['case_number']}"
+    with ThreadPoolExecutor(2) as pool:
+        check = pool.submit(client.get, url, headers=pin_headers(case, _wrong(case)))
+        try:
+            assert held.started.wait(10)
+            write = pool.submit(match, client, platform, pdq_query(code, "upload/1"))
+            assert matched_ids(write.result(timeout=5))[0]  # a write, while the PIN is being verified
+            assert not check.done()
+        finally:
+            held.release.set()
+        assert check.result(timeout=10).status_code == 401
+    assert count(client.app, MatchEvent) == 1
+    with client.app.state.sessions() as session:
+        assert session.scalar(select(Case.failed_pin_attempts)) == 1
+
+
+def test_concurrent_wrong_pins_are_counted_exactly_and_stop_at_the_lock(client, settings, monkeypatch):
+    """Guesses sent all at once get no more verifies than guesses sent one by one: each is counted
+    before its PIN is verified, so those that arrive once the count reaches the limit meet the lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    case = submit(client, image_item(random_pdq()))
+    held = HeldVerify(monkeypatch, holds=False, sleep=0.2)  # slow, so that the guesses overlap
+    url, wrong, n = f"/v1/cases/{case['case_number']}", pin_headers(case, _wrong(case)), settings.pin_max_attempts
+    with ThreadPoolExecutor(2 * n) as pool:
+        answers = [a.status_code for a in pool.map(lambda _: client.get(url, headers=wrong), range(2 * n))]
+    assert sorted(answers) == [401] * n + [429] * n
+    assert held.verifies == n
+    with client.app.state.sessions() as session:
+        stored = session.scalar(select(Case))
+        assert stored.failed_pin_attempts == n and stored.locked_until is not None
+        locks = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.locked")).all()
+        assert [e.details["failed_attempts"] for e in locks] == [n]
+    assert client.get(url, headers=pin_headers(case)).status_code == 429
+
+
+def test_a_right_pin_resets_only_the_failures_before_it(client, monkeypatch):
+    """Wrong guesses made while the right PIN is being verified still count after it succeeds
+    (a right PIN resets the failures before it, as if the two had come one after the other)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    case = submit(client, image_item(random_pdq()))
+    url, wrong = f"/v1/cases/{case['case_number']}", pin_headers(case, _wrong(case))
+    assert client.get(url, headers=wrong).status_code == 401  # counted, then reset by the right PIN
+    held = HeldVerify(monkeypatch, holds=case["pin"])
+    with ThreadPoolExecutor(3) as pool:
+        right = pool.submit(client.get, url, headers=pin_headers(case))
+        try:
+            assert held.started.wait(10)
+            guesses = [pool.submit(client.get, url, headers=wrong) for _ in range(2)]
+            assert [g.result(timeout=5).status_code for g in guesses] == [401, 401]
+        finally:
+            held.release.set()
+        assert right.result(timeout=10).status_code == 200
+    with client.app.state.sessions() as session:
+        stored = session.scalar(select(Case))
+        assert (stored.failed_pin_attempts, stored.locked_until) == (2, None)
+
+
+def test_every_answer_without_the_right_pin_costs_one_verify(client, monkeypatch):
+    """The constant work behind the identical answers: one argon2 verify, also for case numbers
+    that do not exist or cannot (a dummy hash stands in)."""
+    from service.bank.case_numbers import new_case_number
+
+    case = submit(client, image_item(random_pdq()))
+    held = HeldVerify(monkeypatch, holds=False)
+    for url, headers in ((f"/v1/cases/{case['case_number']}", pin_headers(case, _wrong(case))),
+                         (f"/v1/cases/{new_case_number()}", pin_headers(case)),
+                         ("/v1/cases/NOT-A-CASE", pin_headers(case)),
+                         (f"/v1/cases/{case['case_number']}", {})):
+        before = held.verifies
+        assert client.get(url, headers=headers).status_code == 401
+        assert held.verifies == before + 1
+
+
+def test_an_operator_unlocks_a_case_and_it_is_audited(client, settings, database_url):
+    """``ncii case unlock``: a victim locked out by someone else's guesses gets in again; the
+    guesser can lock the case again (the lockout is per case, not per guesser)."""
+    from typer.testing import CliRunner
+
+    from service.bank.case_numbers import new_case_number
+    from service.cli import app as cli
+
+    env = {"NCII_DATA_DIR": str(settings.data_dir), "DATABASE_URL": database_url, "NCII_DATABASE_URL": None,
+           "NCII_ARGON2_TIME_COST": "1", "NCII_ARGON2_MEMORY_KIB": "1024", "USER": "op-jo"}
+
+    def unlock(number: str):
+        return CliRunner().invoke(cli, ["case", "unlock", number], env=env)
+
+    case = submit(client, image_item(random_pdq()))
+    url, wrong = f"/v1/cases/{case['case_number']}", pin_headers(case, _wrong(case))
+    for _ in range(settings.pin_max_attempts):
+        client.get(url, headers=wrong)
+    assert client.get(url, headers=pin_headers(case)).status_code == 429
+    done = unlock(case["case_number"].lower())  # typed as forgivingly as on the status page
+    assert done.exit_code == 0, done.output
+    assert "unlocked" in done.output and f"{settings.pin_max_attempts} wrong PIN(s) cleared" in done.output
+    assert client.get(url, headers=pin_headers(case)).status_code == 200
+    assert "was not locked" in unlock(case["case_number"]).output
+    assert unlock(new_case_number()).exit_code == 1
+    assert unlock("NOT-A-CASE").exit_code == 1
+    with client.app.state.sessions() as session:
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.unlocked").order_by(AuditEntry.id)).all()
+        assert [(e.actor_type, e.actor_id, e.subject_id, e.details) for e in rows] == [
+            ("admin", "op-jo", case["case_number"], {"failed_attempts": settings.pin_max_attempts, "was_locked": True}),
+            ("admin", "op-jo", case["case_number"], {"failed_attempts": 0, "was_locked": False}),
+        ]
+    for _ in range(settings.pin_max_attempts):  # what an unlock cannot stop
+        client.get(url, headers=wrong)
+    assert client.get(url, headers=pin_headers(case)).status_code == 429
 
 
 def test_argon2_runs_at_most_one_per_core_at_once(tmp_path, monkeypatch):

@@ -26,7 +26,19 @@ from service.db.models import (
 )
 
 from .conftest import make_settings
-from .helpers import catch_up, count, create_platform, flip_bits, image_item, match, matched_ids, pdq_query, random_pdq, submit
+from .helpers import (
+    HeldVerify,
+    catch_up,
+    count,
+    create_platform,
+    flip_bits,
+    image_item,
+    match,
+    matched_ids,
+    pdq_query,
+    random_pdq,
+    submit,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -136,6 +148,74 @@ def test_accounts_passwords_and_growing_lockout(client):
     assert _error(login("hot", PASSWORD)) == "moderator_login_failed"
 
 
+def _login(client, name: str, password: str):
+    return client.post("/v1/moderators/login", json={"name": name, "password": password})
+
+
+def test_a_login_holds_no_transaction_while_argon2_runs(client, monkeypatch):
+    """Anyone can start a login (any name); while its argon2 runs, the bank must go on writing
+    (on SQLite, a transaction held across the verify holds the one write lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _account(client.app, "ann")
+    platform = _key_headers(create_platform(client.app, "alpha", ("match",)))
+    code = random_pdq()
+    submit(client, image_item(code))
+    catch_up(client.app)
+    held = HeldVerify(monkeypatch)
+    with ThreadPoolExecutor(2) as pool:
+        login = pool.submit(_login, client, "ann", PASSWORD)
+        try:
+            assert held.started.wait(10)
+            write = pool.submit(match, client, platform, pdq_query(code, "upload/1"))
+            assert matched_ids(write.result(timeout=5))[0]  # a match event recorded meanwhile
+            assert not login.done()
+        finally:
+            held.release.set()
+        assert login.result(timeout=10).status_code == 200
+    assert count(client.app, MatchEvent) == 1
+
+
+def test_concurrent_wrong_passwords_are_counted_exactly_and_stop_at_the_lock(client, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ann = _account(client.app, "ann")
+    n = client.app.state.settings.moderator_max_attempts
+    held = HeldVerify(monkeypatch, holds=False, sleep=0.2)  # slow, so that the guesses overlap
+    with ThreadPoolExecutor(2 * n) as pool:
+        answers = [a.status_code for a in pool.map(lambda _: _login(client, "ann", "wrong password!"), range(2 * n))]
+    assert sorted(answers) == [401] * n + [429] * n
+    assert held.verifies == n
+    with client.app.state.sessions() as session:
+        stored = session.get(Moderator, ann)
+        assert stored.failed_logins == n and stored.locked_until is not None
+        locks = session.scalars(select(AuditEntry).where(AuditEntry.action == "moderator.locked")).all()
+        assert [e.details["failed_logins"] for e in locks] == [n]
+    assert _login(client, "ann", PASSWORD).status_code == 429
+
+
+def test_a_password_reset_or_disable_during_the_verify_wins(client, monkeypatch):
+    """The old password, verified while an operator reset it, opens no session; nor does a
+    right password verified while the account was disabled."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = client.app.state.settings
+    ann, _ = _account(client.app, "ann"), _account(client.app, "bob")
+    for name, change in (("ann", lambda s: moderators.reset_password(s, settings, s.get(Moderator, ann), "a brand new password")),
+                         ("bob", lambda s: moderators.disable(s, moderators.by_name(s, "bob")))):
+        held = HeldVerify(monkeypatch, holds=PASSWORD)
+        with ThreadPoolExecutor(1) as pool:
+            login = pool.submit(_login, client, name, PASSWORD)
+            try:
+                assert held.started.wait(10)
+                with transaction(client.app.state.sessions) as session:
+                    change(session)
+            finally:
+                held.release.set()
+            assert _error(login.result(timeout=10)) == "moderator_login_failed"
+    assert count(client.app, ModeratorSession) == 0
+
+
 def test_cli_create_list_disable_reset(tmp_path, database_url):
     env = {"NCII_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": database_url, "NCII_DATABASE_URL": None,
            "NCII_ARGON2_TIME_COST": "1", "NCII_ARGON2_MEMORY_KIB": "1024"}
@@ -160,9 +240,8 @@ def test_cli_create_list_disable_reset(tmp_path, database_url):
     settings = make_settings(tmp_path / "data", database_url)
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
-    with transaction(sessionmaker) as session:
-        assert moderators.authenticate(session, settings, "ann", password) is not None
-        assert moderators.authenticate(session, settings, "hot", "typed in a pipe 123") is not None
+    assert moderators.authenticate(sessionmaker, settings, "ann", password) is not None
+    assert moderators.authenticate(sessionmaker, settings, "hot", "typed in a pipe 123") is not None
     listed = run("moderator", "list")
     assert listed.exit_code == 0 and "ann" in listed.stdout and "hotline" in listed.stdout and password not in listed.stdout
 
@@ -171,13 +250,37 @@ def test_cli_create_list_disable_reset(tmp_path, database_url):
     assert reset.exit_code == 0 and new_password != password
     assert run("moderator", "disable", "hot").exit_code == 0
     assert run("moderator", "disable", "nobody").exit_code == 1
+    assert moderators.authenticate(sessionmaker, settings, "ann", password) is None
+    assert moderators.authenticate(sessionmaker, settings, "ann", new_password) is not None
+    assert moderators.authenticate(sessionmaker, settings, "hot", "typed in a pipe 123") is None
     with transaction(sessionmaker) as session:
-        assert moderators.authenticate(session, settings, "ann", password) is None
-        assert moderators.authenticate(session, settings, "ann", new_password) is not None
-        assert moderators.authenticate(session, settings, "hot", "typed in a pipe 123") is None
         actions = session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("moderator.%"))).all()
     assert sorted(set(actions)) == ["moderator.created", "moderator.disabled", "moderator.password_reset"]
     engine.dispose()
+
+
+def test_an_operator_unlocks_a_moderator(client, database_url):
+    """``ncii moderator unlock``: the lock and the count go, the password and live sessions stay."""
+    settings = client.app.state.settings
+    env = {"NCII_DATA_DIR": str(settings.data_dir), "DATABASE_URL": database_url, "NCII_DATABASE_URL": None,
+           "NCII_ARGON2_TIME_COST": "1", "NCII_ARGON2_MEMORY_KIB": "1024", "USER": "op-jo"}
+    from service.cli import app as cli
+
+    ann = _account(client.app, "ann")
+    live = Browserish(client.app, "ann")
+    for _ in range(settings.moderator_max_attempts):
+        _login(client, "ann", "wrong password!")
+    assert _error(_login(client, "ann", PASSWORD)) == "moderator_locked"
+    done = CliRunner().invoke(cli, ["moderator", "unlock", "ann"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "unlocked" in done.output and f"{settings.moderator_max_attempts} wrong password(s) cleared" in done.output
+    assert live.http.get("/v1/moderators/me").status_code == 200  # its session was not ended
+    assert _login(client, "ann", PASSWORD).status_code == 200
+    assert CliRunner().invoke(cli, ["moderator", "unlock", "nobody"], env=env).exit_code == 1
+    with client.app.state.sessions() as session:
+        row = session.scalar(select(AuditEntry).where(AuditEntry.action == "moderator.unlocked"))
+        assert (row.actor_type, row.actor_id, row.subject_id) == ("admin", "op-jo", str(ann))
+        assert row.details == {"failed_logins": settings.moderator_max_attempts, "was_locked": True}
 
 
 # --- sessions ----------------------------------------------------------------------------------
@@ -413,6 +516,36 @@ def _platform_moderator_asks_for_a_hash(client):
     """A platform moderator asking for a hash's reputation."""
     _account(client.app, "pat", "alpha")
     return Browserish(client.app, "pat").http.get("/v1/hotline/hashes/1")
+
+
+def test_hotline_staff_unlock_a_case(client):
+    """``POST /v1/hotline/cases/{number}/unlock``: hotline staff only, with the CSRF token; audited."""
+    from service.bank.case_numbers import new_case_number
+
+    _platform(client, "alpha")
+    _account(client.app, "hot")
+    _account(client.app, "ann", "alpha")
+    hot, ann = Browserish(client.app, "hot"), Browserish(client.app, "ann")
+    case = submit(client, image_item(random_pdq()))
+    url, n = f"/v1/cases/{case['case_number']}", client.app.state.settings.pin_max_attempts
+    wrong = {"X-Case-PIN": "00000000" if case["pin"] != "00000000" else "11111111"}
+    for _ in range(n):
+        client.get(url, headers=wrong)
+    unlock = f"/v1/hotline/cases/{case['case_number']}/unlock"
+    assert _error(ann.http.post(unlock, headers=ann.csrf)) == "moderator_role"
+    assert _error(hot.http.post(unlock)) == "csrf_token_invalid"
+    assert _error(client.post(unlock)) == "moderator_session_required"
+    assert _error(hot.http.post(f"/v1/hotline/cases/{new_case_number()}/unlock", headers=hot.csrf)) == "case_not_found"
+    assert client.get(url, headers={"X-Case-PIN": case["pin"]}).status_code == 429  # nothing was unlocked so far
+    done = hot.http.post(unlock, headers=hot.csrf)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (body["case_number"], body["failed_attempts"], body["unlocked_by"]) == (case["case_number"], n, f"moderator:{hot.me['id']}")
+    assert datetime.fromisoformat(body["locked_until"]) > datetime.now(timezone.utc)
+    assert client.get(url, headers={"X-Case-PIN": case["pin"]}).status_code == 200
+    with client.app.state.sessions() as session:
+        row = session.scalar(select(AuditEntry).where(AuditEntry.action == "case.unlocked"))
+        assert (row.actor_type, row.actor_id, row.subject_id) == ("moderator", str(hot.me["id"]), case["case_number"])
 
 
 def test_hotline_ui_reinstate(client):
