@@ -133,13 +133,15 @@ class LocalBank:
         self.frame_rows.extend((line, k) for k in range(len(counted)))
 
     def match(self, query: FileHashes) -> list[BankMatch]:
-        """Bank pictures this file matches: exact MD5 first, then PDQ groups, best first."""
+        """Bank lines this file matches: exact MD5 first, then PDQ groups or videos, best first."""
         found: list[BankMatch] = []
         md5 = query.hashes.get("md5")
         if md5 is not None:
             for line in self.md5.get(md5.hex, ()):
                 found.append(BankMatch(line, self.paths.get(line), 0, 0, "file", "file", "md5"))
-        if query.video is not None:
+        if query.query_video is not None:  # a video file hashed for lookup: the query-side rule
+            return found + self.match_query_video(query.query_video)
+        if query.video is not None:  # Meta's frames only: Meta's rule
             return found + self.match_video(query.video)
         group = query.group
         if group is None or not len(group) or not self.rows:

@@ -10,7 +10,7 @@ import pytest
 
 from matcher.hashing import hash_file
 from matcher.local_bank import LocalBank
-from matcher.video import VideoHash
+from matcher.video import VideoHash, compare_videos, hash_video
 from matcher.video.query import compare_query, hash_query_video
 
 from . import synth_video as sv
@@ -70,3 +70,22 @@ def test_the_index_gives_the_shares_compare_query_gives_by_brute_force(bank_file
         matched = [m.line for m in local.match_query_video(query)]
         assert matched == ([1] if name in ("cropped", "captioned", "trimmed", "mirrored") else []), name
 
+
+
+def test_a_file_hashed_for_lookup_meets_the_bank_through_the_query_side_rule(bank_file: Path, pan_frames) -> None:
+    """``hash_file(..., group="query")`` on a video carries the query-side hashes, and
+    ``LocalBank.match`` uses them; the same video's Meta frames alone miss the cropped copy."""
+    local = LocalBank.from_jsonl(bank_file)
+    cropped = [_cropped(f, 0.05, 0.0) for f in pan_frames]
+    data = sv.encode(cropped, size=cropped[0].shape[1::-1])
+    result = hash_file(data, ("md5", "vpdq"), group="query")
+    assert result.kind == "video" and result.query_video is not None
+    assert result.video.to_record() == hash_video(data, dihedral=True).to_record()  # Meta's frames unchanged
+    assert "query_video" not in result.to_record()  # in memory only, never a record
+    assert local.match_video(result.video) == []
+    assert not compare_videos(result.video, _bank_videos(bank_file)[1]).matched
+    [found] = local.match(result)
+    assert found.signal == "vpdq" and found.line == 1 and found.threshold == 52
+    assert found.query_share >= 0.8 and found.bank_share >= 0.8
+    # Without group="query" a video is Meta's frames only, as a bank line needs.
+    assert hash_file(data, ("md5", "vpdq")).query_video is None
