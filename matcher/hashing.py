@@ -162,7 +162,7 @@ def hash_file(
     instead of the picture limits; a path is then streamed, never read whole.
     With ``group="query"`` a video is hashed for lookup, as pictures are: the
     query-side hashes in ``query_video`` (:mod:`matcher.video.query`: 4 frames
-    a bank interval, padded back from crops and bars, about 4x the time), its
+    a bank interval, padded back from crops and bars: 3-4x the time), its
     Meta frames with their turns in ``video``.
     """
     types = [get_signal(name) for name in signals]

@@ -156,7 +156,8 @@ def match_command(
         Path,
         typer.Option(
             "--bank", "-b",
-            help="JSON Lines from `ncii hash` (`--group` for pictures; videos as Meta's vpdq), or lines with pdq, vpdq or md5.",
+            help="JSON Lines from `ncii hash` (`--group` for pictures; videos as Meta's vpdq),"
+            " or lines with pdq, vpdq or md5.",
         ),
     ],
     workers: Annotated[
@@ -178,7 +179,7 @@ def match_command(
     bars, frame pairs held to structure-banded thresholds; then 80% of the
     frames matched both ways, the video tried mirrored and turned too. It
     finds cropped, captioned and trimmed copies that Meta's 1 s frames miss,
-    for about 4 times the hashing. The bank's videos stay Meta's vPDQ.
+    for 3 to 4 times the hashing. The bank's videos stay Meta's vPDQ.
 
     Queries are files (hash records are read as the bank only). Exit status 1
     if any file could not be hashed.
