@@ -29,6 +29,7 @@ from .signals.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
 if TYPE_CHECKING:
     from .groups import HashGroup
     from .video import VideoHash, VideoLimits
+    from .video.query import QueryVideo
 
 #: What :func:`hash_file` computes unless asked otherwise (``vpdq`` for videos is asked for by name).
 DEFAULT_SIGNALS: tuple[str, ...] = ("md5", "pdq")
@@ -47,6 +48,9 @@ class FileHashes:
     hashes: dict[str, Hash] = field(default_factory=dict)
     #: A video's vPDQ hash, when asked for (``"vpdq"`` among the signals).
     video: "VideoHash | None" = None
+    #: A video hashed for lookup (``group="query"``): the query-side hashes (dense frames,
+    #: padded-back variants), whose ``vpdq`` is ``video``. In memory only; never part of a record.
+    query_video: "QueryVideo | None" = field(default=None, repr=False)
     dihedral: list[Hash] | None = None
     group: "HashGroup | None" = None
     group_strategy: str | None = None
@@ -154,9 +158,12 @@ def hash_file(
     ``group="bank"`` adds the hash group a submitted picture is stored as,
     ``group="query"`` the hashes an upload is looked up with (:mod:`matcher.groups`).
     A video (sniffed from its first bytes) gets the exact digests asked for
-    and, if ``"vpdq"`` is among ``signals``, its vPDQ hash (with each frame's
-    rotations and mirrors when ``group="query"``), within ``video_limits``
+    and, if ``"vpdq"`` is among ``signals``, its vPDQ hash, within ``video_limits``
     instead of the picture limits; a path is then streamed, never read whole.
+    With ``group="query"`` a video is hashed for lookup, as pictures are: the
+    query-side hashes in ``query_video`` (:mod:`matcher.video.query`: 4 frames
+    a bank interval, padded back from crops and bars: 3-4x the time), its
+    Meta frames with their turns in ``video``.
     """
     types = [get_signal(name) for name in signals]
     path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
@@ -217,7 +224,11 @@ def _hash_video(result: FileHashes, source: str | bytes, types, group, limits) -
             result.hashes.update(_digests(source, digests, limits.max_bytes))
         for t in types:
             if t.source == "video":
-                result.video = t.compute_video(source, dihedral=group == "query", limits=limits)
+                if group == "query" and t.compute_query_video is not None:
+                    result.query_video = t.compute_query_video(source, limits=limits)
+                    result.video = result.query_video.vpdq  # hash_video(source, dihedral=True), frame for frame
+                else:
+                    result.video = t.compute_video(source, dihedral=group == "query", limits=limits)
                 result.width, result.height = result.video.width, result.video.height
     except VideoError as error:
         return _failed(result, error)

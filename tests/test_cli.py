@@ -216,6 +216,47 @@ def test_match_finds_reencoded_and_mirrored_videos_in_a_bank_file(tmp_path: Path
     assert by_name["unrelated"]["matches"] == []
 
 
+def test_match_uses_the_query_side_rule_for_videos_and_finds_what_metas_frames_miss(tmp_path: Path) -> None:
+    """A copy cropped 5% on one side and one with a caption bar: Meta's rule (``match_video`` on
+    the copy's own 1 s frames) misses both, ``ncii match`` finds both as the service's upload
+    route would; another video matches nothing, and the banked file itself still meets its MD5."""
+    from matcher.local_bank import LocalBank
+    from matcher.video import hash_video
+
+    from . import synth_video as sv
+    from .test_video import _captioned, _cropped
+
+    frames = list(sv.scene_frames(sv.picture(), 10, 30))
+    (tmp_path / "bank").mkdir()
+    sv.encode(frames, tmp_path / "bank" / "pan.mp4")
+    (tmp_path / "bank" / "other.mp4").write_bytes(sv.scene(10, name="q1050.jpg"))
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text(run("hash", "--workers", "1", str(tmp_path / "bank")).stdout)
+    lines = {Path(json.loads(line)["path"]).stem: n for n, line in enumerate(bank.read_text().splitlines(), 1)}
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    cropped = [_cropped(f, 0.05, 0.0) for f in frames]  # 16 of 320 columns off the left, no row
+    sv.encode(cropped, uploads / "cropped.mp4", size=cropped[0].shape[1::-1])
+    sv.encode([_captioned(f) for f in frames], uploads / "captioned.mp4")
+    (uploads / "unrelated.mp4").write_bytes(sv.scene(8, name="rgb.jpeg"))
+    shutil.copy(tmp_path / "bank" / "pan.mp4", uploads / "same.mp4")
+    result = run("match", "--workers", "1", "--bank", str(bank), str(uploads))
+    assert result.exit_code == 0, result.output
+    by_name = {Path(r["path"]).stem: r["matches"] for r in records(result.stdout)}
+    old = LocalBank.from_jsonl(bank)
+    for name in ("cropped", "captioned"):
+        assert old.match_video(hash_video(uploads / f"{name}.mp4", dihedral=True)) == [], name
+        [found] = by_name[name]
+        assert found["signal"] == "vpdq" and found["line"] == lines["pan"] and found["query_variant"] == "original"
+        assert found["query_share"] >= 0.8 and found["bank_share"] >= 0.8, name
+    assert by_name["unrelated"] == []
+    exact, frames_too = by_name["same"]
+    assert exact == {"line": lines["pan"], "path": str(tmp_path / "bank" / "pan.mp4"), "distance": 0, "threshold": 0,
+                     "query_variant": "file", "bank_variant": "file", "signal": "md5"}
+    assert frames_too["signal"] == "vpdq" and frames_too["query_share"] == frames_too["bank_share"] == 1.0
+
+
 # What a light command may not import: the service stack, the index kernel's compiler and
 # the video decoder. ``ncii --help`` and ``ncii hash PHOTO`` start in a fraction of the time.
 SERVICE_STACK = ("sqlalchemy", "fastapi", "numba", "av")

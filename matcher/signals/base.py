@@ -44,6 +44,10 @@ class SignalType:
     #: Video types: the file bytes (or path) in, a ``matcher.video.VideoHash`` out. ``bits``,
     #: ``threshold`` and ``min_quality`` then describe one frame's hash.
     compute_video: Callable[..., Any] | None = None
+    #: Video types with a query-side rule: the file bytes (or path) in, the hashes an upload is
+    #: looked up with out (``matcher.video.query.QueryVideo`` for vpdq); unset, a query is
+    #: ``compute_video``'s hash with its turns.
+    compute_query_video: Callable[..., Any] | None = None
 
     @property
     def nbytes(self) -> int:

@@ -1,7 +1,8 @@
 """vPDQ as a signal type: a video's frames, each a PDQ hash matched at 31 bits, quality >= 50.
 
 The per-frame numbers are PDQ's; when two whole videos match is the policy of
-:mod:`matcher.video.comparison`. Computing it decodes the video, so PyAV is
+:mod:`matcher.video.comparison`, and how an upload is hashed to look it up that
+of :mod:`matcher.video.query`. Computing it decodes the video, so PyAV is
 imported only when a video is actually hashed.
 """
 
@@ -17,6 +18,12 @@ def vpdq_from_video(source, **options):
     return hash_video(source, **options)
 
 
+def vpdq_query_from_video(source, **options):
+    from ..video.query import hash_query_video
+
+    return hash_query_video(source, **options)
+
+
 VPDQ = register(
     SignalType(
         name="vpdq",
@@ -25,6 +32,7 @@ VPDQ = register(
         source="video",
         description="Meta's vPDQ: PDQ of a video's frames, one a second (equal to the vpdq package)",
         compute_video=vpdq_from_video,
+        compute_query_video=vpdq_query_from_video,
         min_quality=pdq.MIN_QUALITY,
     )
 )
