@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field, StringConstraints
 from ..auth.api_keys import Caller
 from ..bank import review as bank_review
 from ..db.models import REASON_MAX_CHARS
-from ..deps import DbSession, ReadSession, as_utc, get_settings, platform_with
-from ..errors import ApiError
+from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, as_utc, get_settings, platform_with
+from ..errors import BODY_ERRORS, ApiError, errors
 from ..schemas import Strict, VideoMatchOut
 from ..settings import Settings
 
-router = APIRouter(prefix="/v1/review", tags=["review (moderators)"])
+router = APIRouter(prefix="/v1/review", tags=["review (moderators)"], responses=errors(*PLATFORM_KEY_ERRORS))
 
 Decision = Literal["ncii_remove", "not_ncii", "escalate"]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_CHARS)]
@@ -100,7 +100,7 @@ def _cursor(text: str | None) -> int:
     return int(text)
 
 
-@router.get("/queue", response_model=QueueOut)
+@router.get("/queue", response_model=QueueOut, responses=errors("request_invalid"))
 def review_queue(
     session: ReadSession,
     caller: Caller = Depends(platform_with("review")),
@@ -139,7 +139,8 @@ def queue_out(groups: list[bank_review.QueueGroup], next_after: int | None) -> Q
     )
 
 
-@router.post("/decisions", status_code=201, response_model=DecisionOut)
+@router.post("/decisions", status_code=201, response_model=DecisionOut,
+             responses=errors(*BODY_ERRORS, "match_event_not_found", "review_already_decided"))
 def post_decision(
     body: DecisionIn,
     session: DbSession,
@@ -212,7 +213,7 @@ class BulkDecisionOut(BaseModel):
     results: list[BulkItemOut]
 
 
-@router.post("/decisions/bulk", response_model=BulkDecisionOut)
+@router.post("/decisions/bulk", response_model=BulkDecisionOut, responses=errors(*BODY_ERRORS))
 def post_bulk_decision(
     body: BulkDecisionIn,
     session: DbSession,

@@ -19,12 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from ..auth.api_keys import Caller
 from ..db.engine import transaction
 from ..db.models import FEEDBACK_MAX_TAGS, FEEDBACK_TAG_MAX_CHARS
-from ..deps import DbSession, ReadSession, check_platform_key, get_settings
-from ..errors import ApiError
+from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, check_platform_key, get_settings
+from ..errors import BODY_ERRORS, ApiError, errors
 from ..exchange import feed, feedback, stopncii
 from ..settings import Settings
 
-router = APIRouter(prefix="/stopncii/v1", tags=["exchange, StopNCII dialect (platforms)"])
+router = APIRouter(prefix="/stopncii/v1", tags=["exchange, StopNCII dialect (platforms)"],
+                   responses=errors(*PLATFORM_KEY_ERRORS))
 
 MAX_ITEMS = 1000
 
@@ -85,7 +86,7 @@ def _refused(error: stopncii.Refused | feedback.Refused) -> ApiError:
     return ApiError(422, "stopncii_refused", "Nothing was stored: some items cannot be used.", details=error.problems)
 
 
-@router.get("/FetchHashes")
+@router.get("/FetchHashes", responses=errors("cursor_invalid", "cursor_ahead", "request_invalid"))
 def fetch_hashes(
     request: Request,
     session: ReadSession,
@@ -110,7 +111,7 @@ def fetch_hashes(
     return JSONResponse(fetched.body)  # plain JSON types already: no encoder pass over every record
 
 
-@router.post("/SubmitFeedback")
+@router.post("/SubmitFeedback", responses=errors(*BODY_ERRORS, "stopncii_refused"))
 def submit_feedback(
     body: SubmitFeedbackIn,
     session: DbSession,
@@ -128,7 +129,7 @@ def submit_feedback(
     return {"count": len(verdicts), "hashesUpdated": hashes}
 
 
-@router.post("/SubmitHashes")
+@router.post("/SubmitHashes", responses=errors(*BODY_ERRORS, "stopncii_refused"))
 def submit_hashes(
     body: SubmitHashesIn,
     session: DbSession,
