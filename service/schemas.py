@@ -2,7 +2,9 @@
 
 Unknown fields are refused (``extra="forbid"``): a client that sends something
 we would silently drop, such as a file name, learns that we did not keep it.
-Strings have length caps so a hostile body cannot balloon.
+Types are what the schema says (``strict``): ``"100"``, ``100.0`` or ``true`` is not an
+integer and ``1`` is not a boolean, so what the OpenAPI document refuses, the service refuses
+(JSON integers are still numbers). Strings have length caps so a hostile body cannot balloon.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .preview_urls import PreviewUrl
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class HashItem(Strict):
