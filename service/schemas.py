@@ -76,7 +76,17 @@ class CaseItemIn(Strict):
         return self
 
 
+#: A picture's PDQ hash, for the examples of the OpenAPI document.
+_EXAMPLE_PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+
 class CaseCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [
+        {"kind": "image", "label": "beach.jpg",
+         "hashes": [{"signal": "pdq", "hash": _EXAMPLE_PDQ, "quality": 100, "structure": 412}]},
+        {"kind": "file", "hashes": [{"signal": "md5", "hash": "9e107d9d372bb6826bd81d3542a419d6"}]},
+    ]}]})
+
     items: list[CaseItemIn] = Field(min_length=1)
 
 
@@ -140,6 +150,11 @@ ReviewBandMode = Literal["deferred", "sync", "off"]
 
 
 class MatchRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"queries": [
+        {"signal": "pdq", "hash": _EXAMPLE_PDQ, "quality": 100, "structure": 412, "content_ref": "upload/8812"},
+        {"signal": "md5", "hash": "9e107d9d372bb6826bd81d3542a419d6"},
+    ]}]})
+
     queries: list[MatchQuery] = Field(min_length=1)
     review_band: ReviewBandMode | None = Field(
         None,

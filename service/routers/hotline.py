@@ -21,6 +21,7 @@ from ..bank import hotline
 from ..bank import review as bank_review
 from ..deps import DbSession, ReadSession, as_utc
 from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..schemas import Strict
 from .review import QueueOut, Reason, _cursor, queue_out
 
@@ -69,7 +70,21 @@ def suspended_out(row: hotline.SuspendedHash) -> SuspendedOut:
     )
 
 
-@router.get("/suspended", response_model=SuspendedPage, responses=errors(*SESSION_READ_ERRORS, "request_invalid"))
+def _about(hash_id: str) -> dict[str, dict]:
+    """Links to what hotline staff do with the hash that ``hash_id`` (a runtime expression) names."""
+    parameters = {"path.hash_id": hash_id}
+    return dict(
+        Hash=link("GET", "/v1/hotline/hashes/{hash_id}", "The hash's status, reputation and actions.", parameters=parameters),
+        Reinstate=link("POST", "/v1/hotline/hashes/{hash_id}/reinstate", "Let it match again.", parameters=parameters),
+        Retire=link("POST", "/v1/hotline/hashes/{hash_id}/retire", "Stop it matching for good.", parameters=parameters),
+    )
+
+
+@router.get("/suspended", response_model=SuspendedPage,
+            responses={**on(200, **_about("$response.body#/hashes/0/hash_id"),
+                            NextPage=link("GET", "/v1/hotline/suspended", "The next page.",
+                                          parameters={"query.cursor": "$response.body#/next_cursor"})),
+                       **errors(*SESSION_READ_ERRORS, "request_invalid")})
 def list_suspended(
     session: ReadSession,
     _: Reviewer = HotlineStaff,
@@ -166,7 +181,11 @@ def unlock_case(session: DbSession, case_number: str = Path(max_length=64), revi
                            locked_until=unlocked.locked_until, unlocked_by=reviewer.decided_by)
 
 
-@router.get("/queue", response_model=QueueOut, responses=errors(*SESSION_READ_ERRORS, "request_invalid"))
+@router.get("/queue", response_model=QueueOut,
+            responses={**on(200, **_about("$response.body#/groups/0/matches/0/hash_id"),
+                            NextPage=link("GET", "/v1/hotline/queue", "The next page (with the same filters).",
+                                          parameters={"query.cursor": "$response.body#/next_cursor"})),
+                       **errors(*SESSION_READ_ERRORS, "request_invalid")})
 def every_platform_queue(
     session: ReadSession,
     _: Reviewer = HotlineStaff,

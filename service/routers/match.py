@@ -35,12 +35,17 @@ from ..auth.api_keys import Caller
 from ..bank_index import BankIndex
 from ..deps import PLATFORM_KEY_ERRORS, get_index, get_settings, platform_with
 from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..review_band import ReviewBand
 from ..preview_urls import PreviewUrl
 from ..schemas import MatchRequest, MatchResponse, ReviewBandMode
 from ..settings import Settings
 
 router = APIRouter(prefix="/v1/match", tags=["match (platforms)"], responses=errors(*PLATFORM_KEY_ERRORS))
+
+MATCHED = on(200, HotlineViewOfFirstMatch=link(
+    "GET", "/v1/hotline/hashes/{hash_id}", "Hotline staff look at the bank hash the first query matched.",
+    parameters={"path.hash_id": "$response.body#/results/0/matches/0/hash_id"}))
 
 
 def _answer(results: list[dict], band: str) -> Response:
@@ -189,7 +194,7 @@ INLINE_CODES = 4
 
 
 @router.post("", response_model=MatchResponse,
-             responses=errors(*BODY_ERRORS, "match_too_many_queries", "match_too_many_frames"))
+             responses={**MATCHED, **errors(*BODY_ERRORS, "match_too_many_queries", "match_too_many_frames")})
 async def match_hashes(
     body: MatchRequest,
     request: Request,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from ..auth.api_keys import Caller
 from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, as_utc, get_settings, platform_with
 from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..schemas import Strict
 from ..settings import Settings
 from ..webhooks import endpoints, outbox, targets
@@ -166,7 +167,18 @@ def _cursor(text: str | None) -> int | None:
     return int(text)
 
 
-@router.get("/deliveries", response_model=DeliveriesOut, responses=errors("request_invalid"))
+_FIRST_DELIVERY = {"path.delivery_id": "$response.body#/deliveries/0/delivery_id"}
+
+
+@router.get("/deliveries", response_model=DeliveriesOut, responses={**on(
+    200,
+    Delivery=link("GET", "/v1/platform/webhook/deliveries/{delivery_id}", "The first delivery, its payload and attempts.",
+                  parameters=_FIRST_DELIVERY),
+    Redeliver=link("POST", "/v1/platform/webhook/deliveries/{delivery_id}/redeliver", "Send the first delivery again.",
+                   parameters=_FIRST_DELIVERY),
+    NextPage=link("GET", "/v1/platform/webhook/deliveries", "The next page.",
+                  parameters={"query.cursor": "$response.body#/next_cursor"}),
+), **errors("request_invalid")})
 def list_deliveries(
     session: ReadSession,
     caller: Caller = Depends(platform_with("review")),

@@ -17,6 +17,7 @@ from ..bank import review as bank_review
 from ..db.models import REASON_MAX_CHARS
 from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, as_utc, get_settings, platform_with
 from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..schemas import Strict, VideoMatchOut
 from ..settings import Settings
 
@@ -91,6 +92,18 @@ class QueueOut(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null at the end.")
 
 
+_FIRST_EVENT = "$response.body#/groups/0/matches/0/match_event_id"
+QUEUED = on(
+    200,
+    DecideFirstMatch=link("POST", "/v1/review/decisions", "Decide the page's first match (decision and reason: yours).",
+                          request_body={"match_event_id": _FIRST_EVENT}),
+    DecideFirstMatchInBulk=link("POST", "/v1/review/decisions/bulk", "The same, as a bulk decision.",
+                                request_body={"match_event_ids": [_FIRST_EVENT]}),
+    NextPage=link("GET", "/v1/review/queue", "The next page (with the same filters).",
+                  parameters={"query.cursor": "$response.body#/next_cursor"}),
+)
+
+
 def _cursor(text: str | None) -> int:
     if text is None or text == "":
         return 0
@@ -100,7 +113,7 @@ def _cursor(text: str | None) -> int:
     return int(text)
 
 
-@router.get("/queue", response_model=QueueOut, responses=errors("request_invalid"))
+@router.get("/queue", response_model=QueueOut, responses={**QUEUED, **errors("request_invalid")})
 def review_queue(
     session: ReadSession,
     caller: Caller = Depends(platform_with("review")),

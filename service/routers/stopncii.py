@@ -21,6 +21,7 @@ from ..db.engine import transaction
 from ..db.models import FEEDBACK_MAX_TAGS, FEEDBACK_TAG_MAX_CHARS
 from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, check_platform_key, get_settings
 from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..exchange import feed, feedback, stopncii
 from ..settings import Settings
 
@@ -86,7 +87,11 @@ def _refused(error: stopncii.Refused | feedback.Refused) -> ApiError:
     return ApiError(422, "stopncii_refused", "Nothing was stored: some items cannot be used.", details=error.problems)
 
 
-@router.get("/FetchHashes", responses=errors("cursor_invalid", "cursor_ahead", "request_invalid"))
+@router.get("/FetchHashes", responses={
+    **on(200, NextPage=link("GET", "/stopncii/v1/FetchHashes", "The changes after this page.",
+                            parameters={"query.nextPageToken": "$response.body#/nextPageToken"})),
+    **errors("cursor_invalid", "cursor_ahead", "request_invalid"),
+})
 def fetch_hashes(
     request: Request,
     session: ReadSession,
