@@ -1,0 +1,220 @@
+"""Reliability figures (issue 15), written to ``benchmarks/results/reliability.md`` and ``.json``.
+
+``--api``: schemathesis against the service's OpenAPI document, the long version of
+``tests/service/test_schema_fuzz.py``. Every operation of the schema gets ``--examples``
+generated requests (schema-valid and schema-breaking ones), and its boundary cases when
+``--coverage`` is on; each request is sent as every role of ``tests/service/api_fuzz.py`` (no
+credentials, a victim and another victim, a platform key of each scope, a revoked key, a
+platform moderator's and hotline staff's sessions) and every answer is checked: no 5xx, status,
+content type, body and headers as documented, a schema-breaking request refused, and the
+authorization matrix (``api_fuzz.REACH``). Then ``--stateful`` runs of schemathesis's state
+machine follow the schema's links (a case opened, its status read and withdrawn with its PIN,
+its hashes matched, the matches reviewed, the hotline acting on a hash). The app runs in this
+process (schemathesis's ASGI transport), on SQLite by default or a throw-away PostgreSQL database.
+
+Usage: python -m benchmarks.reliability --api [--examples 100] [--coverage] [--stateful 50]
+       [--backend sqlite|postgresql] [--seed 1]
+       (PostgreSQL: $NCII_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/test, in which
+       a throw-away database is created and dropped.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "benchmarks" / "results"
+PG_ADMIN_URL = os.environ.get("NCII_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _schemathesis_config(examples: int, coverage: bool, seed: int):
+    from schemathesis.config import SchemathesisConfig
+
+    return SchemathesisConfig.from_dict({
+        "seed": seed,
+        "generation": {"deterministic": True, "max-examples": examples, "mode": "all", "database": "none"},
+        "phases": {"coverage": {"enabled": coverage}, "stateful": {"enabled": False}},
+    })
+
+
+def run_api(examples: int, coverage: bool, stateful: int, seed: int, database_url: str | None, data_dir: Path) -> dict:
+    import schemathesis
+    from schemathesis.generation.feedback import FeedbackSources
+    from schemathesis.pytest._test_builder import build_operation_test
+    from schemathesis.python import asgi
+
+    from service.app import create_app
+    from tests.service import api_fuzz
+    from tests.service.conftest import make_settings
+
+    app = create_app(make_settings(data_dir, database_url, **api_fuzz.fuzz_settings_overrides()))
+    schema = schemathesis.openapi.from_dict(app.openapi(), config=_schemathesis_config(examples, coverage, seed))
+    tally = api_fuzz.Tally()
+    started = time.monotonic()
+    per_operation: dict[str, dict] = {}
+    with asgi.get_client(app):
+        pass
+    try:
+        cast = api_fuzz.Cast(app)
+        operations = [result.ok() for result in schema.get_all_operations()]
+        for k, operation in enumerate(operations, 1):
+            before, t0 = tally.requests, time.monotonic()
+            def test_func(case) -> None:
+                api_fuzz.exercise(case, cast, tally)
+
+            test = build_operation_test(config=schema.config, operation=operation, given_kwargs={},
+                                        feedback=FeedbackSources(), test_func=test_func)
+            test()
+            per_operation[operation.label] = {"requests": tally.requests - before,
+                                              "seconds": round(time.monotonic() - t0, 1)}
+            print(f"{k}/{len(operations)} {operation.label}: {tally.requests - before} requests, "
+                  f"{tally.distinct_findings} distinct findings so far", file=sys.stderr)
+        before = tally.requests
+        api_fuzz.sweep_outside_the_schema(cast, tally)
+        outside_requests = tally.requests - before
+        stateful_report = api_fuzz.run_stateful(schema, cast, tally, runs=stateful) if stateful else None
+    finally:
+        asgi.shutdown_lifespans()
+    return {
+        "operations": len(operations),
+        "operations_in_reach_table": sum(op.label in api_fuzz.REACH for op in operations),
+        "roles": list(api_fuzz.ROLES),
+        "reach": {label: sorted(reach) for label, reach in api_fuzz.REACH.items()},
+        "routes_outside_the_schema": sum(not label.startswith("MOUNT") for label in api_fuzz.OUTSIDE_THE_SCHEMA),
+        "outside_requests": outside_requests,
+        "examples_per_operation": examples,
+        "coverage_phase": coverage,
+        "requests": tally.requests,
+        "by_role": dict(tally.by_role),
+        "by_operation": per_operation,
+        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
+        "server_errors": tally.server_errors,
+        "schema_violations": tally.schema_violations,
+        "auth_violations": tally.auth_violations,
+        "invalid_before_auth": tally.invalid_before_auth,
+        "distinct_findings": tally.distinct_findings,
+        "findings": [f.__dict__ for f in tally.findings],
+        "stateful": stateful_report,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def markdown(report: dict) -> str:
+    api = report["api"]
+    lines = [
+        "# Reliability",
+        "",
+        f"Run {report['when']} on {report['machine']} (Python {report['python']}; load average "
+        f"{report['load_average']} before the run: other work shares the machine). "
+        f"`python -m benchmarks.reliability {report['argv']}`.",
+        "",
+        "## API: schemathesis against the OpenAPI document",
+        "",
+        f"schemathesis {api['schemathesis']} on {api['backend']}; every operation of `/openapi.json` "
+        f"({api['operations']}, all {api['operations_in_reach_table']} in the authorization table), "
+        f"{api['examples_per_operation']} generated requests each (schema-valid and schema-breaking"
+        f"{', plus the coverage phase' if api['coverage_phase'] else ''}), each sent as every one of "
+        f"{len(api['roles'])} roles; then stateful runs along the schema's links.",
+        "",
+        "| | |",
+        "|---|---:|",
+        f"| requests sent | {api['requests']:,} |",
+        f"| ... of them in stateful runs | {(api['stateful'] or {}).get('requests', 0):,} |",
+        f"| ... of them to the {api['routes_outside_the_schema']} routes outside the document (pages, forms, metrics) "
+        f"| {api['outside_requests']:,} |",
+        f"| 5xx answers | {api['server_errors']} |",
+        f"| schema violations (status, content type, body, headers, invalid input accepted) | {api['schema_violations']} |",
+        f"| authorization-matrix violations | {api['auth_violations']} |",
+        f"| distinct findings | {api['distinct_findings']} |",
+        f"| schema-breaking requests refused as unreadable or invalid (400, 422) before their door "
+        f"(allowed: docs/service.md, \"Errors\") | {api['invalid_before_auth']:,} |",
+        f"| wall time | {api['seconds'] / 60:.1f} min |",
+        "",
+        "Roles: " + ", ".join(f"`{r}` ({api['by_role'].get(r, 0):,})" for r in api["roles"]) + ".",
+        "",
+        "Answers by status: " + ", ".join(f"{k}: {v:,}" for k, v in api["statuses"].items()) + ".",
+        "",
+    ]
+    if api["stateful"]:
+        s = api["stateful"]
+        lines += [
+            f"Stateful: {s['runs']} runs of up to {s['max_steps']} steps, {s['requests']:,} requests; links followed: "
+            + (", ".join(f"{k} ({v})" for k, v in sorted(s["links"].items())) or "none") + ".",
+            "",
+        ]
+    everyone = set(api["roles"])
+    lines += ["| operation | requests | seconds | who may call it (`REACH`) |", "|---|---:|---:|---|"]
+    for op, v in api["by_operation"].items():
+        reach = set(api["reach"].get(op, ()))
+        who = "anyone" if reach == everyone else ", ".join(f"`{r}`" for r in api["roles"] if r in reach)
+        lines.append(f"| `{op}` | {v['requests']:,} | {v['seconds']} | {who} |")
+    lines.append("")
+    if api["findings"]:
+        lines += ["### Findings", ""]
+        lines += [f"- [{f['kind']}] `{f['operation']}` as `{f['role']}`: {f['status']} {f['title']}"
+                  for f in api["findings"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--api", action="store_true", help="schemathesis against the service's OpenAPI document")
+    parser.add_argument("--examples", type=int, default=100, help="generated requests per operation (fuzzing phase)")
+    parser.add_argument("--coverage", action="store_true", help="also schemathesis's coverage phase (boundary cases)")
+    parser.add_argument("--stateful", type=int, default=50, help="state machine runs along the schema's links (0: none)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--report-only", action="store_true", help="rewrite reliability.md from reliability.json")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        (args.out / "reliability.md").write_text(markdown(json.loads((args.out / "reliability.json").read_text())))
+        return 0
+    if not args.api:
+        parser.error("nothing to run: pass --api")
+    import schemathesis
+
+    report = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "python": sys.version.split()[0],
+        "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "argv": " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    with tempfile.TemporaryDirectory(prefix="ncii-reliability-") as tmp:
+        database_url = None
+        admin = name = None
+        if args.backend == "postgresql":
+            import psycopg
+
+            admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+            name = f"ncii_reliability_{secrets.token_hex(4)}"
+            admin.execute(f"CREATE DATABASE {name}")
+            database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        try:
+            api = run_api(args.examples, args.coverage, args.stateful, args.seed, database_url, Path(tmp) / "data")
+        finally:
+            if admin is not None:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                admin.close()
+    api["schemathesis"] = schemathesis.__version__
+    api["backend"] = "PostgreSQL" if args.backend == "postgresql" else "SQLite"
+    report["api"] = api
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "reliability.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "reliability.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0 if not api["distinct_findings"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
