@@ -4,7 +4,8 @@ Unknown fields are refused (``extra="forbid"``): a client that sends something
 we would silently drop, such as a file name, learns that we did not keep it.
 Types are what the schema says (``strict``): ``"100"``, ``100.0`` or ``true`` is not an
 integer and ``1`` is not a boolean, so what the OpenAPI document refuses, the service refuses
-(JSON integers are still numbers). Strings have length caps so a hostile body cannot balloon.
+(JSON integers are still numbers). Strings have length caps so a hostile body cannot balloon,
+and none may hold a NUL character (``refuse_nul``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from matcher.pdq import STRUCTURE_MAX
 
 from .preview_urls import PreviewUrl
 
 
+#: The same rule for form fields, which are not models: ``Form(..., pattern=NUL_FREE)``.
+NUL_FREE = r"^[^\x00]*$"
+
+
+def refuse_nul(cls, value):
+    """Text with a NUL character is refused (422): no hash, name, reference or reason has one, and
+    PostgreSQL cannot store one (such a reason, content_ref, variant or moderator name was a 500
+    there). A validator of every field of a model: ``field_validator("*")(refuse_nul)``."""
+    texts = value if isinstance(value, list) else (value,)
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("text may not contain NUL characters")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    _no_nul = field_validator("*")(refuse_nul)
 
 
 class HashItem(Strict):

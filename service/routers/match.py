@@ -38,7 +38,7 @@ from ..errors import BODY_ERRORS, ApiError, errors
 from ..openapi_links import link, on
 from ..review_band import ReviewBand
 from ..preview_urls import PreviewUrl
-from ..schemas import MatchRequest, MatchResponse, ReviewBandMode
+from ..schemas import NUL_FREE, MatchRequest, MatchResponse, ReviewBandMode
 from ..settings import Settings
 
 router = APIRouter(prefix="/v1/match", tags=["match (platforms)"], responses=errors(*PLATFORM_KEY_ERRORS))
@@ -272,7 +272,7 @@ async def match_with_videos(
 async def match_image(
     request: Request,
     file: UploadFile = File(description="The upload to check. Hashed in memory and discarded."),
-    content_ref: str | None = Form(None, max_length=256),
+    content_ref: str | None = Form(None, max_length=256, pattern=NUL_FREE),
     review_band: ReviewBandMode | None = Form(None, description="As in /v1/match."),
     preview_url: PreviewUrl | None = Form(
         None, description="As in /v1/match: the platform's link to the upload, for its moderators (never fetched)."

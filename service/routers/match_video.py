@@ -26,7 +26,7 @@ from ..auth.api_keys import Caller
 from ..deps import PLATFORM_KEY_ERRORS, get_settings, platform_with
 from ..errors import BODY_ERRORS, ApiError, errors
 from ..preview_urls import PreviewUrl
-from ..schemas import MatchResponse
+from ..schemas import NUL_FREE, MatchResponse
 from ..settings import Settings
 from .match import _result, match_with_videos
 
@@ -66,7 +66,7 @@ def _hash_upload(data: bytes, limits: VideoLimits) -> tuple[bytes, QueryVideo | 
 async def match_video(
     request: Request,
     file: UploadFile = File(description="The video to check. Decoded and hashed in memory, then discarded."),
-    content_ref: str | None = Form(None, max_length=256),
+    content_ref: str | None = Form(None, max_length=256, pattern=NUL_FREE),
     preview_url: PreviewUrl | None = Form(
         None, description="As in /v1/match: the platform's link to the upload, for its moderators (never fetched)."
     ),

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ..auth.api_keys import Caller
 from ..db.engine import transaction
@@ -23,6 +23,7 @@ from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, check_platform_k
 from ..errors import BODY_ERRORS, ApiError, errors
 from ..openapi_links import link, on
 from ..exchange import feed, feedback, stopncii
+from ..schemas import refuse_nul
 from ..settings import Settings
 
 router = APIRouter(prefix="/stopncii/v1", tags=["exchange, StopNCII dialect (platforms)"],
@@ -55,6 +56,8 @@ class _Tolerant(BaseModel):
     """StopNCII clients may send fields we do not use (``count``, timestamps): ignored, never stored."""
 
     model_config = ConfigDict(extra="ignore")
+
+    _no_nul = field_validator("*")(refuse_nul)
 
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=FEEDBACK_TAG_MAX_CHARS)]

@@ -11,20 +11,26 @@ service tests cover on both backends (the long run takes ``--backend postgresql`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
+from sqlalchemy import select
 
 from service.app import create_app
+from service.auth import moderators
+from service.db.engine import transaction
+from service.db.models import MatchEvent
 
 from .api_fuzz import (
-    OUTSIDE_THE_SCHEMA, REACH, Cast, Tally, describe, exercise, fuzz_settings_overrides, routes, run_stateful,
-    sweep_outside_the_schema,
+    OUTSIDE_THE_SCHEMA, PASSWORD, REACH, Cast, Tally, describe, exercise, fuzz_settings_overrides, routes,
+    run_stateful, sweep_outside_the_schema,
 )
 from .conftest import make_settings
+from .helpers import BUSY, create_platform, image_item, random_pdq
 
 #: Generated requests per operation in the fuzzing phase (each then sent as every role), and
 #: stateful runs: small enough for CI (about a minute here), the long run has the big numbers.
@@ -103,3 +109,41 @@ def test_routes_outside_the_schema_as_every_role(cast, tally):
 def test_stateful_runs_along_the_links(cast, tally):
     report = run_stateful(SCHEMA, cast, tally, runs=STATEFUL_RUNS, strict=True)
     assert report["links"], report  # the chains do start (a case opened, then read or withdrawn...)
+
+
+def test_text_with_a_nul_character_is_refused(client):
+    """PostgreSQL cannot store a NUL character: such a hash variant, content_ref, reason or moderator
+    name was a 500 there (a probe on PostgreSQL after the fuzz runs, which rarely put a NUL where the
+    rest of the request was good enough to reach the database). Now 422 on every backend, nothing stored."""
+    def refused(response) -> None:
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "request_invalid"
+
+    app = client.app
+    key = {"Authorization": f"Bearer {create_platform(app, 'nul', ('match', 'review', 'exchange.feedback'))}"}
+    with transaction(app.state.sessions) as session:
+        moderators.create(session, app.state.settings, "hot", PASSWORD)
+    code = random_pdq()
+    item = image_item(code)
+    refused(client.post("/v1/cases", json={"items": [{**item, "hashes": [{**item["hashes"][0], "variant": "fu\x00ll"}]}]}))
+    assert client.post("/v1/cases", json={"items": [item]}).status_code == 201
+    app.state.index.catch_up()
+    query = {"signal": "pdq", "hash": code, "quality": 100, "structure": BUSY}
+    refused(client.post("/v1/match", json={"queries": [{**query, "content_ref": "upload\x00/1"}]}, headers=key))
+    refused(client.post("/v1/match/image", files={"file": ("a.png", b"not an image")}, data={"content_ref": "a\x00"},
+                        headers=key))
+    assert client.post("/v1/match", json={"queries": [{**query, "content_ref": "upload/1"}]}, headers=key).status_code == 200
+    with app.state.sessions() as session:
+        event = session.scalar(select(MatchEvent.id))
+    for path, body in (("/v1/review/decisions", {"match_event_id": event, "decision": "escalate", "reason": "a\x00b"}),
+                       ("/v1/review/decisions/bulk", {"match_event_ids": [event], "decision": "escalate", "reason": "\x00"})):
+        refused(client.post(path, json=body, headers=key))
+    refused(client.post("/v1/moderators/login", json={"name": "h\x00t", "password": PASSWORD}))
+    hot = client.post("/v1/moderators/login", json={"name": "hot", "password": PASSWORD}).json()
+    refused(client.post("/v1/hotline/hashes/1/retire", json={"reason": "a\x00b"}, headers={"X-CSRF-Token": hot["csrf_token"]}))
+    refused(client.post("/review/hotline/hashes/1/retire", data={"reason": "a\x00b", "csrf_token": hot["csrf_token"]}))
+    client.cookies.clear()
+    nonce = re.search(r'name="login_nonce" value="([^"]+)"', client.get("/review/login").text).group(1)
+    refused(client.post("/review/login", data={"name": "h\x00t", "password": PASSWORD, "login_nonce": nonce}))
+    refused(client.post("/stopncii/v1/SubmitFeedback", headers={"Ocp-Apim-Subscription-Key": key["Authorization"][7:]},
+                        json={"hashFeedbacks": [{"hashValue": code, "feedbackValue": "Blocked", "tags": ["a\x00"]}]}))
