@@ -72,7 +72,8 @@ CODES: dict[str, tuple[int, str]] = {
     "image_too_large": (413, "an image over NCII_MAX_UPLOAD_PIXELS (e.g. a decompression bomb)"),
     "video_too_large": (413, "a video frame over NCII_MAX_VIDEO_PIXELS"),
     "video_too_long": (413, "a video over NCII_MAX_VIDEO_SECONDS or NCII_MAX_VIDEO_FRAMES sampled frames"),
-    "request_invalid": (422, "invalid JSON, wrong types, unknown fields, limits on lengths; details lists loc/msg/type"),
+    "request_invalid": (422, "invalid JSON, wrong types (none coerced), unknown fields, limits on lengths, text with a "
+                        "NUL character; details lists loc/msg/type"),
     "case_nothing_usable": (422, "no item of the case can be used; per-item reasons in details; nothing stored"),
     "case_too_many_items": (422, "more than NCII_MAX_CASE_ITEMS items"),
     "match_too_many_queries": (422, "more than NCII_MAX_MATCH_QUERIES queries"),
