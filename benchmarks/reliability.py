@@ -135,8 +135,8 @@ def markdown(report: dict) -> str:
         "# Reliability",
         "",
         f"Run {report['when']} on {report['machine']} (Python {report['python']}; load average "
-        f"{report['load_average']} before the run: other work shares the machine). "
-        f"`python -m benchmarks.reliability {report['argv']}`.",
+        f"{report['load_average']} before the run: other work shares the machine), commit "
+        f"{report.get('commit', '?')}: `python -m benchmarks.reliability {report['argv']}`.",
         "",
         "## API: schemathesis against the OpenAPI document",
         "",
@@ -197,6 +197,16 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str:
+    """The checked-out commit, and whether the work tree differs from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (" (with changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def run_backend(backend: str, args) -> dict:
     """``run_api`` on a temporary data folder, and on PostgreSQL in a throw-away database."""
     with tempfile.TemporaryDirectory(prefix="ncii-reliability-") as tmp:
@@ -239,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "argv": " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": _commit(),
     }
     report["api"] = []
     for backend in args.backend.split(","):
