@@ -65,6 +65,10 @@ async def get_index(request: Request) -> BankIndex:
 
 _AUTH_FAILED = "The case number or the PIN is not right."
 
+#: What the doors below answer (``errors.errors(...)`` documents them on each route).
+CASE_PIN_ERRORS = ("case_auth_failed", "case_locked")
+PLATFORM_KEY_ERRORS = ("api_key_invalid", "api_key_scope")
+
 
 def open_case(
     case_number: str,

@@ -2,7 +2,10 @@
 
 Unknown fields are refused (``extra="forbid"``): a client that sends something
 we would silently drop, such as a file name, learns that we did not keep it.
-Strings have length caps so a hostile body cannot balloon.
+Types are what the schema says (``strict``): ``"100"``, ``100.0`` or ``true`` is not an
+integer and ``1`` is not a boolean, so what the OpenAPI document refuses, the service refuses
+(JSON integers are still numbers). Strings have length caps so a hostile body cannot balloon,
+and none may hold a NUL character (``refuse_nul``).
 """
 
 from __future__ import annotations
@@ -10,15 +13,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from matcher.pdq import STRUCTURE_MAX
 
 from .preview_urls import PreviewUrl
 
 
+#: The same rule for form fields, which are not models: ``Form(..., pattern=NUL_FREE)``.
+NUL_FREE = r"^[^\x00]*$"
+
+
+def refuse_nul(cls, value):
+    """Text with a NUL character is refused (422): no hash, name, reference or reason has one, and
+    PostgreSQL cannot store one (such a reason, content_ref, variant or moderator name was a 500
+    there). A validator of every field of a model: ``field_validator("*")(refuse_nul)``."""
+    texts = value if isinstance(value, list) else (value,)
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("text may not contain NUL characters")
+    return value
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    _no_nul = field_validator("*")(refuse_nul)
 
 
 class HashItem(Strict):
@@ -74,7 +93,17 @@ class CaseItemIn(Strict):
         return self
 
 
+#: A picture's PDQ hash, for the examples of the OpenAPI document.
+_EXAMPLE_PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+
 class CaseCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [
+        {"kind": "image", "label": "beach.jpg",
+         "hashes": [{"signal": "pdq", "hash": _EXAMPLE_PDQ, "quality": 100, "structure": 412}]},
+        {"kind": "file", "hashes": [{"signal": "md5", "hash": "9e107d9d372bb6826bd81d3542a419d6"}]},
+    ]}]})
+
     items: list[CaseItemIn] = Field(min_length=1)
 
 
@@ -138,6 +167,11 @@ ReviewBandMode = Literal["deferred", "sync", "off"]
 
 
 class MatchRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"queries": [
+        {"signal": "pdq", "hash": _EXAMPLE_PDQ, "quality": 100, "structure": 412, "content_ref": "upload/8812"},
+        {"signal": "md5", "hash": "9e107d9d372bb6826bd81d3542a419d6"},
+    ]}]})
+
     queries: list[MatchQuery] = Field(min_length=1)
     review_band: ReviewBandMode | None = Field(
         None,

@@ -41,6 +41,11 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
+#: What ``moderator_with`` answers at the door of the API (``errors.errors(...)`` documents them):
+#: reading, and changing (where the CSRF token and the origin are checked too).
+SESSION_READ_ERRORS = ("moderator_session_required", "moderator_role")
+SESSION_CHANGE_ERRORS = (*SESSION_READ_ERRORS, "csrf_token_invalid", "cross_origin_refused")
+
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

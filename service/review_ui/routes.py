@@ -38,6 +38,7 @@ from ..errors import ApiError
 from ..preview_urls import origin
 from ..routers.hotline import act
 from ..routers.moderators import log_in
+from ..schemas import NUL_FREE
 from ..web.routes import SECURITY_HEADERS, _SecureStaticFiles
 
 HERE = Path(__file__).resolve().parent
@@ -110,8 +111,8 @@ def _login_form(request: Request, error: str | None = None, status: int = 200, h
 @router.post("/review/login")
 async def login_submit(
     request: Request,
-    name: str = Form("", max_length=200),
-    password: str = Form("", max_length=300),
+    name: str = Form("", max_length=200, pattern=NUL_FREE),
+    password: str = Form("", max_length=300, pattern=NUL_FREE),
     login_nonce: str = Form("", max_length=100),
 ) -> Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
@@ -222,7 +223,7 @@ async def bulk_decision(
     reviewer: Reviewer = PlatformModerator,
     items: list[str] | None = Form(None, max_length=bank_review.BULK_MAX, description="Per ticked item: its event ids, comma-separated."),
     decision: Literal["not_ncii", "escalate"] = Form(),
-    reason: str = Form("", max_length=REASON_MAX_CHARS + 200),
+    reason: str = Form("", max_length=REASON_MAX_CHARS + 200, pattern=NUL_FREE),
     back: str = Form("", max_length=500),
 ) -> Response:
     """Bulk "not NCII" or "escalate" on the ticked items; never a bulk removal."""
@@ -276,7 +277,7 @@ async def decide_item(
     reviewer: Reviewer = PlatformModerator,
     filters: Filters = Depends(),
     decision: Literal["ncii_remove", "not_ncii", "escalate"] = Form(),
-    reason: str = Form("", max_length=REASON_MAX_CHARS + 200),
+    reason: str = Form("", max_length=REASON_MAX_CHARS + 200, pattern=NUL_FREE),
 ) -> Response:
     """One decision for every open match event of the item (one upload): each is recorded,
     audited and counted as if decided through the API."""
@@ -331,7 +332,7 @@ async def hotline_action(
     action: Literal["reinstate", "retire"],
     hash_id: int = PathParam(ge=1, le=2**62),
     reviewer: Reviewer = HotlineStaff,
-    reason: str = Form("", max_length=REASON_MAX_CHARS + 200),
+    reason: str = Form("", max_length=REASON_MAX_CHARS + 200, pattern=NUL_FREE),
 ) -> Response:
     reason = reason.strip()
     if not reason or len(reason) > REASON_MAX_CHARS:

@@ -7,15 +7,31 @@ from fastapi import APIRouter, Depends
 from ..bank import cases as bank_cases
 from ..bank import videos
 from ..db.models import Case
-from ..deps import DbSession, as_utc, get_settings, open_case
-from ..errors import ApiError
+from ..deps import CASE_PIN_ERRORS, DbSession, as_utc, get_settings, open_case
+from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..schemas import CaseCreate, CaseCreated, CaseStatusOut, CaseWithdrawn, ItemResult, ItemStatusOut
 from ..settings import Settings
 
 router = APIRouter(prefix="/v1/cases", tags=["cases (victims)"])
 
+_THE_CASE = {"path.case_number": "$response.body#/case_number"}
+OPENED = on(
+    201,
+    CaseStatus=link("GET", "/v1/cases/{case_number}", "The case's status, with the PIN of this answer (shown once).",
+                    parameters={**_THE_CASE, "header.x-case-pin": "$response.body#/pin"}),
+    WithdrawCase=link("DELETE", "/v1/cases/{case_number}", "Withdraw the case, with the PIN of this answer.",
+                      parameters={**_THE_CASE, "header.x-case-pin": "$response.body#/pin"}),
+    UnlockCase=link("POST", "/v1/hotline/cases/{case_number}/unlock",
+                    "Hotline staff lift the case's PIN lock (its victim was locked out).", parameters=_THE_CASE),
+    MatchFirstHash=link("POST", "/v1/match", "A platform's upload check of the first item's first hash.",
+                        request_body={"queries": [{"signal": "$request.body#/items/0/hashes/0/signal",
+                                                   "hash": "$request.body#/items/0/hashes/0/hash"}]}),
+)
 
-@router.post("", status_code=201, response_model=CaseCreated)
+
+@router.post("", status_code=201, response_model=CaseCreated,
+             responses={**OPENED, **errors(*BODY_ERRORS, "case_nothing_usable", "case_too_many_items")})
 def submit_case(
     body: CaseCreate, session: DbSession, settings: Settings = Depends(get_settings)
 ) -> CaseCreated:
@@ -53,7 +69,7 @@ def submit_case(
     )
 
 
-@router.get("/{case_number}", response_model=CaseStatusOut)
+@router.get("/{case_number}", response_model=CaseStatusOut, responses=errors(*CASE_PIN_ERRORS, "request_invalid"))
 def case_status(session: DbSession, case: Case = Depends(open_case)) -> CaseStatusOut:
     """The case's state and, per item, how often it matched and how many copies were removed."""
     case = session.get(Case, case.id)
@@ -69,7 +85,7 @@ def case_status(session: DbSession, case: Case = Depends(open_case)) -> CaseStat
     )
 
 
-@router.delete("/{case_number}", response_model=CaseWithdrawn)
+@router.delete("/{case_number}", response_model=CaseWithdrawn, responses=errors(*CASE_PIN_ERRORS, "request_invalid"))
 def withdraw_case(session: DbSession, case: Case = Depends(open_case)) -> CaseWithdrawn:
     """Withdraw the case: its hashes stop matching everywhere within seconds."""
     case = session.get(Case, case.id)

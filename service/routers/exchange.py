@@ -19,13 +19,14 @@ from matcher.signals import get_signal
 from ..auth.api_keys import Caller
 from ..db.engine import transaction
 from ..db.models import FEEDBACK_MAX_TAGS, FEEDBACK_TAG_MAX_CHARS
-from ..deps import DbSession, ReadSession, get_settings, platform_with
-from ..errors import ApiError
+from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, get_settings, platform_with
+from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..exchange import feed, feedback
 from ..schemas import Strict
 from ..settings import Settings
 
-router = APIRouter(prefix="/v1/exchange", tags=["exchange (platforms)"])
+router = APIRouter(prefix="/v1/exchange", tags=["exchange (platforms)"], responses=errors(*PLATFORM_KEY_ERRORS))
 
 
 class FeedbackCountsOut(BaseModel):
@@ -80,7 +81,19 @@ def _cursor_ahead() -> ApiError:
     )
 
 
-@router.get("/hashes", response_model=FeedPageOut)
+FEED_PAGE = on(
+    200,
+    NextPage=link("GET", "/v1/exchange/hashes", "The changes after this page.",
+                  parameters={"query.cursor": "$response.body#/next_cursor"}),
+    FeedbackOnFirstRecord=link(
+        "POST", "/v1/exchange/feedback", "This platform's verdict on the page's first hash.",
+        request_body={"feedback": [{"hash_id": "$response.body#/records/0/hash_id", "signal": "$response.body#/records/0/signal",
+                                    "hash": "$response.body#/records/0/hash", "verdict": "pending_review"}]}),
+)
+
+
+@router.get("/hashes", response_model=FeedPageOut,
+            responses={**FEED_PAGE, **errors("cursor_invalid", "cursor_ahead", "request_invalid")})
 def read_feed(
     request: Request,
     session: ReadSession,
@@ -166,7 +179,7 @@ def _refused(problems: list[dict]) -> ApiError:
     return ApiError(422, "feedback_refused", "Nothing was stored: some items cannot be used.", details=problems)
 
 
-@router.post("/feedback", response_model=FeedbackOut)
+@router.post("/feedback", response_model=FeedbackOut, responses=errors(*BODY_ERRORS, "feedback_refused"))
 def post_feedback(
     body: FeedbackIn,
     session: DbSession,

@@ -6,6 +6,7 @@ import time
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from .. import metrics
@@ -21,7 +22,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class ReadyOut(BaseModel):
+    status: str = Field(description="ready, or not_ready (then with problems, and answered 503).")
+    index_hashes: int
+    index_seq: int
+    index_loaded_from: str = Field(description="snapshot or database (empty while loading).")
+    index_load_seconds: float
+    problems: list[str] | None = Field(None, description="What is not ready.")
+
+
+@router.get("/readyz", response_model=ReadyOut,
+            responses={503: {"model": ReadyOut, "description": "Not ready: the database or the index (problems)."}})
 def readyz(request: Request, index: BankIndex = Depends(get_index)) -> JSONResponse:
     """Ready when the database answers and this worker's index is loaded and following the log."""
     settings = request.app.state.settings

@@ -16,11 +16,12 @@ from pydantic import BaseModel, Field
 
 from ..auth import case_pins
 from ..auth.moderators import Reviewer
-from ..auth.sessions import moderator_with
+from ..auth.sessions import SESSION_CHANGE_ERRORS, SESSION_READ_ERRORS, moderator_with
 from ..bank import hotline
 from ..bank import review as bank_review
 from ..deps import DbSession, ReadSession, as_utc
-from ..errors import ApiError
+from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..schemas import Strict
 from .review import QueueOut, Reason, _cursor, queue_out
 
@@ -69,7 +70,21 @@ def suspended_out(row: hotline.SuspendedHash) -> SuspendedOut:
     )
 
 
-@router.get("/suspended", response_model=SuspendedPage)
+def _about(hash_id: str) -> dict[str, dict]:
+    """Links to what hotline staff do with the hash that ``hash_id`` (a runtime expression) names."""
+    parameters = {"path.hash_id": hash_id}
+    return dict(
+        Hash=link("GET", "/v1/hotline/hashes/{hash_id}", "The hash's status, reputation and actions.", parameters=parameters),
+        Reinstate=link("POST", "/v1/hotline/hashes/{hash_id}/reinstate", "Let it match again.", parameters=parameters),
+        Retire=link("POST", "/v1/hotline/hashes/{hash_id}/retire", "Stop it matching for good.", parameters=parameters),
+    )
+
+
+@router.get("/suspended", response_model=SuspendedPage,
+            responses={**on(200, **_about("$response.body#/hashes/0/hash_id"),
+                            NextPage=link("GET", "/v1/hotline/suspended", "The next page.",
+                                          parameters={"query.cursor": "$response.body#/next_cursor"})),
+                       **errors(*SESSION_READ_ERRORS, "request_invalid")})
 def list_suspended(
     session: ReadSession,
     _: Reviewer = HotlineStaff,
@@ -98,6 +113,7 @@ def act(session, reviewer: Reviewer, action: str, hash_id: int, reason: str) -> 
 
 
 HashId = Path(ge=1, le=2**62)
+HASH_ACTION_ERRORS = errors(*SESSION_CHANGE_ERRORS, *BODY_ERRORS, "hash_not_found", "hash_status_conflict")
 
 
 class HotlineActionOut(BaseModel):
@@ -113,7 +129,8 @@ class HashOut(SuspendedOut):
     actions: list[HotlineActionOut]
 
 
-@router.get("/hashes/{hash_id}", response_model=HashOut)
+@router.get("/hashes/{hash_id}", response_model=HashOut,
+            responses=errors(*SESSION_READ_ERRORS, "hash_not_found", "request_invalid"))
 def hash_reputation(session: ReadSession, hash_id: int = HashId, _: Reviewer = HotlineStaff) -> HashOut:
     """Any bank hash's status and reputation, and the hotline's earlier actions on it (with reasons)."""
     try:
@@ -131,13 +148,13 @@ def hash_reputation(session: ReadSession, hash_id: int = HashId, _: Reviewer = H
     )
 
 
-@router.post("/hashes/{hash_id}/reinstate", response_model=ActionOut)
+@router.post("/hashes/{hash_id}/reinstate", response_model=ActionOut, responses=HASH_ACTION_ERRORS)
 def reinstate(body: ActionIn, session: DbSession, hash_id: int = HashId, reviewer: Reviewer = HotlineStaff) -> ActionOut:
     """A suspended hash matches again; the not-NCII verdicts so far stop counting towards suspension."""
     return act(session, reviewer, "reinstate", hash_id, body.reason)
 
 
-@router.post("/hashes/{hash_id}/retire", response_model=ActionOut)
+@router.post("/hashes/{hash_id}/retire", response_model=ActionOut, responses=HASH_ACTION_ERRORS)
 def retire(body: ActionIn, session: DbSession, hash_id: int = HashId, reviewer: Reviewer = HotlineStaff) -> ActionOut:
     """A suspended (or active) hash never matches again."""
     return act(session, reviewer, "retire", hash_id, body.reason)
@@ -150,7 +167,8 @@ class CaseUnlockedOut(BaseModel):
     unlocked_by: str
 
 
-@router.post("/cases/{case_number}/unlock", response_model=CaseUnlockedOut)
+@router.post("/cases/{case_number}/unlock", response_model=CaseUnlockedOut,
+             responses=errors(*SESSION_CHANGE_ERRORS, "case_not_found", "request_invalid"))
 def unlock_case(session: DbSession, case_number: str = Path(max_length=64), reviewer: Reviewer = HotlineStaff) -> CaseUnlockedOut:
     """Clear a case's wrong-PIN count and lift its lock, for a victim locked out by someone else's
     guesses (the PIN stays the same and is neither needed nor shown). Audited as ``case.unlocked``.
@@ -163,7 +181,11 @@ def unlock_case(session: DbSession, case_number: str = Path(max_length=64), revi
                            locked_until=unlocked.locked_until, unlocked_by=reviewer.decided_by)
 
 
-@router.get("/queue", response_model=QueueOut)
+@router.get("/queue", response_model=QueueOut,
+            responses={**on(200, **_about("$response.body#/groups/0/matches/0/hash_id"),
+                            NextPage=link("GET", "/v1/hotline/queue", "The next page (with the same filters).",
+                                          parameters={"query.cursor": "$response.body#/next_cursor"})),
+                       **errors(*SESSION_READ_ERRORS, "request_invalid")})
 def every_platform_queue(
     session: ReadSession,
     _: Reviewer = HotlineStaff,

@@ -33,14 +33,19 @@ from ..bank import videos
 from ..second_look import second_look
 from ..auth.api_keys import Caller
 from ..bank_index import BankIndex
-from ..deps import get_index, get_settings, platform_with
-from ..errors import ApiError
+from ..deps import PLATFORM_KEY_ERRORS, get_index, get_settings, platform_with
+from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..review_band import ReviewBand
 from ..preview_urls import PreviewUrl
-from ..schemas import MatchRequest, MatchResponse, ReviewBandMode
+from ..schemas import NUL_FREE, MatchRequest, MatchResponse, ReviewBandMode
 from ..settings import Settings
 
-router = APIRouter(prefix="/v1/match", tags=["match (platforms)"])
+router = APIRouter(prefix="/v1/match", tags=["match (platforms)"], responses=errors(*PLATFORM_KEY_ERRORS))
+
+MATCHED = on(200, HotlineViewOfFirstMatch=link(
+    "GET", "/v1/hotline/hashes/{hash_id}", "Hotline staff look at the bank hash the first query matched.",
+    parameters={"path.hash_id": "$response.body#/results/0/matches/0/hash_id"}))
 
 
 def _answer(results: list[dict], band: str) -> Response:
@@ -188,7 +193,8 @@ def _resolve_and_answer(
 INLINE_CODES = 4
 
 
-@router.post("", response_model=MatchResponse)
+@router.post("", response_model=MatchResponse,
+             responses={**MATCHED, **errors(*BODY_ERRORS, "match_too_many_queries", "match_too_many_frames")})
 async def match_hashes(
     body: MatchRequest,
     request: Request,
@@ -262,11 +268,11 @@ async def match_with_videos(
     return _answer(results, band)
 
 
-@router.post("/image", response_model=MatchResponse)
+@router.post("/image", response_model=MatchResponse, responses=errors(*BODY_ERRORS, "image_empty", "image_not_an_image", "image_unsupported_format", "image_corrupt", "image_too_large"))
 async def match_image(
     request: Request,
     file: UploadFile = File(description="The upload to check. Hashed in memory and discarded."),
-    content_ref: str | None = Form(None, max_length=256),
+    content_ref: str | None = Form(None, max_length=256, pattern=NUL_FREE),
     review_band: ReviewBandMode | None = Form(None, description="As in /v1/match."),
     preview_url: PreviewUrl | None = Form(
         None, description="As in /v1/match: the platform's link to the upload, for its moderators (never fetched)."

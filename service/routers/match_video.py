@@ -23,14 +23,14 @@ from matcher.video.query import QueryVideo, hash_query_video
 
 from .. import matching, metrics, video_matching
 from ..auth.api_keys import Caller
-from ..deps import get_settings, platform_with
-from ..errors import ApiError
+from ..deps import PLATFORM_KEY_ERRORS, get_settings, platform_with
+from ..errors import BODY_ERRORS, ApiError, errors
 from ..preview_urls import PreviewUrl
-from ..schemas import MatchResponse
+from ..schemas import NUL_FREE, MatchResponse
 from ..settings import Settings
 from .match import _result, match_with_videos
 
-router = APIRouter(prefix="/v1/match", tags=["match (platforms)"])
+router = APIRouter(prefix="/v1/match", tags=["match (platforms)"], responses=errors(*PLATFORM_KEY_ERRORS))
 
 
 #: Status of each video error: too big or too long is a size limit (413), the rest cannot be decoded (422).
@@ -60,11 +60,13 @@ def _hash_upload(data: bytes, limits: VideoLimits) -> tuple[bytes, QueryVideo | 
     return md5, video, None
 
 
-@router.post("/video", response_model=MatchResponse)
+@router.post("/video", response_model=MatchResponse,
+             responses=errors(*BODY_ERRORS, "video_empty", "video_not_a_video", "video_no_video_stream", "video_unsupported_format", "video_corrupt",
+                           "video_too_large", "video_too_long", "video_busy"))
 async def match_video(
     request: Request,
     file: UploadFile = File(description="The video to check. Decoded and hashed in memory, then discarded."),
-    content_ref: str | None = Form(None, max_length=256),
+    content_ref: str | None = Form(None, max_length=256, pattern=NUL_FREE),
     preview_url: PreviewUrl | None = Form(
         None, description="As in /v1/match: the platform's link to the upload, for its moderators (never fetched)."
     ),

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from ..auth import moderators, sessions
 from ..auth.moderators import Reviewer
 from ..db.engine import transaction
-from ..errors import ApiError
+from ..errors import BODY_ERRORS, ApiError, errors
 from ..schemas import Strict
 
 router = APIRouter(prefix="/v1/moderators", tags=["moderators (review UI, hotline)"])
@@ -60,7 +60,8 @@ def log_in(request: Request, name: str, password: str) -> tuple[Reviewer, str]:
     raise ApiError(401, "moderator_login_failed", "The name or the password is not right.")
 
 
-@router.post("/login", response_model=MeOut)
+@router.post("/login", response_model=MeOut,
+             responses=errors(*BODY_ERRORS, "moderator_login_failed", "moderator_locked", "cross_origin_refused"))
 async def login(body: LoginIn, request: Request, response: Response) -> MeOut:
     """Log in; the session cookie comes back with the answer. JSON only (a cross-site form
     cannot send it without the browser asking this server first)."""
@@ -71,7 +72,7 @@ async def login(body: LoginIn, request: Request, response: Response) -> MeOut:
     return _me(reviewer, token)
 
 
-@router.get("/me", response_model=MeOut)
+@router.get("/me", response_model=MeOut, responses=errors("moderator_session_required"))
 async def me(request: Request, reviewer: Reviewer = Depends(sessions.moderator_with())) -> MeOut:
     return _me(reviewer, request.cookies.get(sessions.COOKIE, ""))
 
@@ -81,7 +82,8 @@ def _end(request: Request, token: str) -> None:
         sessions.end(session, token)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204,
+             responses=errors("moderator_session_required", "csrf_token_invalid", "cross_origin_refused"))
 async def logout(request: Request, _: Reviewer = Depends(sessions.moderator_with())) -> Response:
     await run_in_threadpool(_end, request, request.cookies.get(sessions.COOKIE, ""))
     response = Response(status_code=204)

@@ -14,13 +14,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from ..auth.api_keys import Caller
-from ..deps import DbSession, ReadSession, as_utc, get_settings, platform_with
-from ..errors import ApiError
+from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, as_utc, get_settings, platform_with
+from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..schemas import Strict
 from ..settings import Settings
 from ..webhooks import endpoints, outbox, targets
 
-router = APIRouter(prefix="/v1/platform/webhook", tags=["webhook (platforms)"])
+router = APIRouter(prefix="/v1/platform/webhook", tags=["webhook (platforms)"], responses=errors(*PLATFORM_KEY_ERRORS))
 
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 
@@ -116,7 +117,10 @@ def _delivery_fields(row) -> dict:
     )
 
 
-@router.put("", response_model=WebhookOut)
+@router.put("", response_model=WebhookOut, responses={
+    201: {"model": WebhookOut, "description": "Created, with the signing secret (shown this once)."},
+    **errors(*BODY_ERRORS, "webhook_url_invalid", "webhook_url_not_allowed", "webhook_not_configured"),
+})
 def put_webhook(
     body: WebhookIn,
     response: Response,
@@ -145,7 +149,7 @@ def put_webhook(
     return _webhook_out(configured.endpoint, configured.secret)
 
 
-@router.get("", response_model=WebhookOut)
+@router.get("", response_model=WebhookOut, responses=errors("webhook_not_configured", "request_invalid"))
 def get_webhook(session: ReadSession, caller: Caller = Depends(platform_with("review"))) -> WebhookOut:
     """This platform's webhook configuration (never its secret)."""
     endpoint = endpoints.get(session, caller.platform_id)
@@ -163,7 +167,18 @@ def _cursor(text: str | None) -> int | None:
     return int(text)
 
 
-@router.get("/deliveries", response_model=DeliveriesOut)
+_FIRST_DELIVERY = {"path.delivery_id": "$response.body#/deliveries/0/delivery_id"}
+
+
+@router.get("/deliveries", response_model=DeliveriesOut, responses={**on(
+    200,
+    Delivery=link("GET", "/v1/platform/webhook/deliveries/{delivery_id}", "The first delivery, its payload and attempts.",
+                  parameters=_FIRST_DELIVERY),
+    Redeliver=link("POST", "/v1/platform/webhook/deliveries/{delivery_id}/redeliver", "Send the first delivery again.",
+                   parameters=_FIRST_DELIVERY),
+    NextPage=link("GET", "/v1/platform/webhook/deliveries", "The next page.",
+                  parameters={"query.cursor": "$response.body#/next_cursor"}),
+), **errors("request_invalid")})
 def list_deliveries(
     session: ReadSession,
     caller: Caller = Depends(platform_with("review")),
@@ -185,7 +200,8 @@ def _public_id(delivery_id: str) -> str:
     return delivery_id
 
 
-@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetailOut)
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetailOut,
+            responses=errors("delivery_not_found", "request_invalid"))
 def get_delivery(delivery_id: str, session: ReadSession, caller: Caller = Depends(platform_with("review"))) -> DeliveryDetailOut:
     """One delivery, its payload and every attempt."""
     try:
@@ -208,7 +224,8 @@ def get_delivery(delivery_id: str, session: ReadSession, caller: Caller = Depend
     return DeliveryDetailOut(**_delivery_fields(row), payload=row.payload, attempt_log=attempts)
 
 
-@router.post("/deliveries/{delivery_id}/redeliver", status_code=202, response_model=DeliveryOut)
+@router.post("/deliveries/{delivery_id}/redeliver", status_code=202, response_model=DeliveryOut,
+             responses=errors("delivery_not_found", "delivery_not_redeliverable", "request_invalid"))
 def redeliver(delivery_id: str, session: DbSession, caller: Caller = Depends(platform_with("review"))) -> DeliveryOut:
     """Queue a failed delivery again (same delivery id, so the receiver can deduplicate)."""
     try:

@@ -15,12 +15,13 @@ from pydantic import BaseModel, Field, StringConstraints
 from ..auth.api_keys import Caller
 from ..bank import review as bank_review
 from ..db.models import REASON_MAX_CHARS
-from ..deps import DbSession, ReadSession, as_utc, get_settings, platform_with
-from ..errors import ApiError
+from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, as_utc, get_settings, platform_with
+from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..schemas import Strict, VideoMatchOut
 from ..settings import Settings
 
-router = APIRouter(prefix="/v1/review", tags=["review (moderators)"])
+router = APIRouter(prefix="/v1/review", tags=["review (moderators)"], responses=errors(*PLATFORM_KEY_ERRORS))
 
 Decision = Literal["ncii_remove", "not_ncii", "escalate"]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_CHARS)]
@@ -91,6 +92,18 @@ class QueueOut(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null at the end.")
 
 
+_FIRST_EVENT = "$response.body#/groups/0/matches/0/match_event_id"
+QUEUED = on(
+    200,
+    DecideFirstMatch=link("POST", "/v1/review/decisions", "Decide the page's first match (decision and reason: yours).",
+                          request_body={"match_event_id": _FIRST_EVENT}),
+    DecideFirstMatchInBulk=link("POST", "/v1/review/decisions/bulk", "The same, as a bulk decision.",
+                                request_body={"match_event_ids": [_FIRST_EVENT]}),
+    NextPage=link("GET", "/v1/review/queue", "The next page (with the same filters).",
+                  parameters={"query.cursor": "$response.body#/next_cursor"}),
+)
+
+
 def _cursor(text: str | None) -> int:
     if text is None or text == "":
         return 0
@@ -100,7 +113,7 @@ def _cursor(text: str | None) -> int:
     return int(text)
 
 
-@router.get("/queue", response_model=QueueOut)
+@router.get("/queue", response_model=QueueOut, responses={**QUEUED, **errors("request_invalid")})
 def review_queue(
     session: ReadSession,
     caller: Caller = Depends(platform_with("review")),
@@ -139,7 +152,8 @@ def queue_out(groups: list[bank_review.QueueGroup], next_after: int | None) -> Q
     )
 
 
-@router.post("/decisions", status_code=201, response_model=DecisionOut)
+@router.post("/decisions", status_code=201, response_model=DecisionOut,
+             responses=errors(*BODY_ERRORS, "match_event_not_found", "review_already_decided"))
 def post_decision(
     body: DecisionIn,
     session: DbSession,
@@ -212,7 +226,7 @@ class BulkDecisionOut(BaseModel):
     results: list[BulkItemOut]
 
 
-@router.post("/decisions/bulk", response_model=BulkDecisionOut)
+@router.post("/decisions/bulk", response_model=BulkDecisionOut, responses=errors(*BODY_ERRORS))
 def post_bulk_decision(
     body: BulkDecisionIn,
     session: DbSession,

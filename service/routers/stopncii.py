@@ -14,17 +14,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ..auth.api_keys import Caller
 from ..db.engine import transaction
 from ..db.models import FEEDBACK_MAX_TAGS, FEEDBACK_TAG_MAX_CHARS
-from ..deps import DbSession, ReadSession, check_platform_key, get_settings
-from ..errors import ApiError
+from ..deps import PLATFORM_KEY_ERRORS, DbSession, ReadSession, check_platform_key, get_settings
+from ..errors import BODY_ERRORS, ApiError, errors
+from ..openapi_links import link, on
 from ..exchange import feed, feedback, stopncii
+from ..schemas import refuse_nul
 from ..settings import Settings
 
-router = APIRouter(prefix="/stopncii/v1", tags=["exchange, StopNCII dialect (platforms)"])
+router = APIRouter(prefix="/stopncii/v1", tags=["exchange, StopNCII dialect (platforms)"],
+                   responses=errors(*PLATFORM_KEY_ERRORS))
 
 MAX_ITEMS = 1000
 
@@ -53,6 +56,8 @@ class _Tolerant(BaseModel):
     """StopNCII clients may send fields we do not use (``count``, timestamps): ignored, never stored."""
 
     model_config = ConfigDict(extra="ignore")
+
+    _no_nul = field_validator("*")(refuse_nul)
 
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=FEEDBACK_TAG_MAX_CHARS)]
@@ -85,7 +90,11 @@ def _refused(error: stopncii.Refused | feedback.Refused) -> ApiError:
     return ApiError(422, "stopncii_refused", "Nothing was stored: some items cannot be used.", details=error.problems)
 
 
-@router.get("/FetchHashes")
+@router.get("/FetchHashes", responses={
+    **on(200, NextPage=link("GET", "/stopncii/v1/FetchHashes", "The changes after this page.",
+                            parameters={"query.nextPageToken": "$response.body#/nextPageToken"})),
+    **errors("cursor_invalid", "cursor_ahead", "request_invalid"),
+})
 def fetch_hashes(
     request: Request,
     session: ReadSession,
@@ -110,7 +119,7 @@ def fetch_hashes(
     return JSONResponse(fetched.body)  # plain JSON types already: no encoder pass over every record
 
 
-@router.post("/SubmitFeedback")
+@router.post("/SubmitFeedback", responses=errors(*BODY_ERRORS, "stopncii_refused"))
 def submit_feedback(
     body: SubmitFeedbackIn,
     session: DbSession,
@@ -128,7 +137,7 @@ def submit_feedback(
     return {"count": len(verdicts), "hashesUpdated": hashes}
 
 
-@router.post("/SubmitHashes")
+@router.post("/SubmitHashes", responses=errors(*BODY_ERRORS, "stopncii_refused"))
 def submit_hashes(
     body: SubmitHashesIn,
     session: DbSession,

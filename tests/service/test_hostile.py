@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from service.db.models import Case
 
-from .helpers import count, image_item, random_pdq
+from .helpers import count, create_platform, image_item, random_pdq
 
 # These do not depend on the storage backend: SQLite only keeps the suite fast.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -49,6 +49,26 @@ JSON = {"Content-Type": "application/json"}
 def test_malformed_bodies(client, raw):
     assert _assert_json_4xx(client.post("/v1/cases", content=raw, headers=JSON)) in {"request_invalid", "bad_request"}
     assert count(client.app, Case) == 0
+
+
+def test_types_are_what_the_schema_says(client, platform):
+    """A number as a string, a float for an integer, a boolean for a number or a number for a boolean
+    is refused: the service used to coerce them where its OpenAPI document says they are invalid
+    (found by schemathesis, tests/service/test_schema_fuzz.py)."""
+    code = random_pdq()
+    for hashes in ({"quality": "100"}, {"quality": 100.0}, {"quality": True}, {"quality": 100, "structure": "400"}):
+        item = {"kind": "image", "hashes": [{"signal": "pdq", "hash": code, **hashes}]}
+        assert _assert_json_4xx(client.post("/v1/cases", json={"items": [item]}), 422) == "request_invalid"
+    assert count(client.app, Case) == 0
+    for query in ({"structure": "400"}, {"structure": 400.0}, {"quality": False}):
+        body = {"queries": [{"signal": "pdq", "hash": code, **query}]}
+        assert _assert_json_4xx(client.post("/v1/match", json=body, headers=platform), 422) == "request_invalid"
+    review = {"Authorization": f"Bearer {create_platform(client.app, 'reviewing', ('review',))}"}
+    for body in ({"url": "https://hooks.example/ncii", "enabled": 1}, {"url": "https://hooks.example/ncii", "rotate_secret": "true"}):
+        assert _assert_json_4xx(client.put("/v1/platform/webhook", json=body, headers=review), 422) == "request_invalid"
+    # What the schema allows still works: integers, and integers where it expects a number.
+    item = {"kind": "video", "vpdq": {"interval": 1, "frames": [{"pdq": code, "quality": 100, "frame": 0, "time": 0}]}}
+    assert client.post("/v1/cases", json={"items": [item]}).status_code == 201
 
 
 def test_huge_strings_are_refused_without_echo(client):
