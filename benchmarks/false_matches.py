@@ -236,8 +236,11 @@ def _popcount64(x):
 
 
 @numba.njit(cache=True, nogil=True)
-def _compare_all(qcodes, qimg, qkind, qbin, bcodes, bimg, bkind, bbin, skip, hist, rec_q, rec_b, rec_d, radius):
+def _compare_all(qcodes, qimg, qkind, qbin, qtile, bcodes, bimg, bkind, bbin, btile, skip, hist, rec_q, rec_b, rec_d, radius):
     """Every (query code, bank code) distance with skip[qimg, bimg] false, into ``hist``.
+
+    Only comparisons the strategy can make are counted: a tile (``qtile``/``btile`` > 0, the
+    same number for the same tile) meets only its namesake, other codes meet each other (0).
 
     ``hist[m, min(qbin[m, q], bbin[m, b]), 2 * qkind + bkind, d] += 1`` for every
     measure m; comparisons with d <= radius are also written to rec_* (as many
@@ -250,8 +253,9 @@ def _compare_all(qcodes, qimg, qkind, qbin, bcodes, bimg, bkind, bbin, skip, his
         q0, q1, q2, q3 = qcodes[q, 0], qcodes[q, 1], qcodes[q, 2], qcodes[q, 3]
         row = skip[qimg[q]]
         kq = 2 * qkind[q]
+        tq = qtile[q]
         for b in range(bcodes.shape[0]):
-            if row[bimg[b]]:
+            if row[bimg[b]] or btile[b] != tq:
                 continue
             d = (
                 _popcount64(q0 ^ bcodes[b, 0])
@@ -307,6 +311,13 @@ class Side:
             variant,
             {m: np.concatenate(v) for m, v in structure.items()},
         )
+
+
+def tile_numbers(strategy: groups.Strategy, variants: list[str]) -> np.ndarray:
+    """Per code, its tile's number (1, 2, ...) or 0: a tile is compared only with its namesake
+    (``Strategy.pair_threshold``), so comparisons across tiles are never made and not counted."""
+    number = {name: k + 1 for k, name in enumerate(sorted(strategy.tiles))}
+    return np.array([number.get(v, 0) for v in variants], np.int64)
 
 
 def _as_words(codes: np.ndarray) -> np.ndarray:
@@ -523,8 +534,8 @@ def run(bank_dir: Path, negative_dirs: list[Path], limit: int | None, out: Path,
     rec_q, rec_b, rec_d = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap, np.int16)
     t0 = time.time()
     n_rec = _compare_all(
-        _as_words(query.codes), query.image, query.primary.astype(np.int64), qbin,
-        _as_words(bank.codes), slot[bank.image], bank.primary.astype(np.int64), bbin,
+        _as_words(query.codes), query.image, query.primary.astype(np.int64), qbin, tile_numbers(strategy, query.variant),
+        _as_words(bank.codes), slot[bank.image], bank.primary.astype(np.int64), bbin, tile_numbers(strategy, bank.variant),
         skip, hist, rec_q, rec_b, rec_d, RECORD_RADIUS,
     )
     t_kernel = time.time() - t0
@@ -762,7 +773,8 @@ def markdown(rep: dict) -> str:
         + f"; bank groups for {rep['bank_images']} of them ({rep['bank_codes']:,} codes, "
         f"{rep['bank_codes_per_image']:.1f} per image), query groups for all {rep['images']} "
         f"({rep['query_codes']:,} codes, {cpu['mean']:.1f} per upload, max {cpu['max']}). "
-        "Every (query code, bank code) comparison between distinct images is counted "
+        "Every (query code, bank code) comparison between distinct images that the strategy can make "
+        "is counted (a tile, e.g. a quadrant, meets only the same tile) "
         f"({rep['comparisons']:,}; "
         + ", ".join(f"{k} {v:,}" for k, v in rep["comparisons_by_kind"].items())
         + f"). Hashing {sec['hashing']:.0f} s (cached after the first run), comparisons {sec['kernel']:.1f} s "
