@@ -85,6 +85,8 @@ def run(target: str, seconds: int) -> dict:
         trace = log.split("=== Uncaught Python exception: ===", 1)[-1].strip().splitlines() if kind == "uncaught exception" else []
         summary = next((line for line in reversed(trace) if re.match(r"^\w[\w.]*(Error|Exception|Finding)", line)), "")
         artifact = ARTIFACT.search(log)
+        if artifact is None and code < 0:
+            kind += f" (process ended by signal {-code} before libFuzzer wrote the input)"
         crashes.append({"kind": kind, "summary": summary[:300],
                         "artifact": os.path.relpath(artifact[1], ROOT) if artifact else None})
     return {
