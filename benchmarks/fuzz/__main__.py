@@ -113,6 +113,11 @@ def run(target: str, seconds: int) -> dict:
 def write(record: dict) -> None:
     path = RESULTS / "fuzz.json"
     everything = json.loads(path.read_text()) if path.exists() else {}
+    before = everything.get(record["target"], {})
+    # Runs resume from the corpus earlier runs kept, so the figures that add up are kept too.
+    record["runs"] = before.get("runs", 1) + 1 if before else 1
+    record["seconds_all_runs"] = round(before.get("seconds_all_runs", before.get("seconds", 0)) + record["seconds"], 1)
+    record["inputs_all_runs"] = before.get("inputs_all_runs", before.get("inputs", 0)) + record["inputs"]
     everything[record["target"]] = record
     everything = dict(sorted(everything.items(), key=lambda kv: list(TARGETS).index(kv[0])))
     path.write_text(json.dumps(everything, indent=2) + "\n")
@@ -130,18 +135,23 @@ def render(everything: dict) -> str:
         "kept locally. A crash is any exception the code does not document, a broken check, a timeout or",
         "running out of memory (limits in the options column).",
         "",
-        "| target | date | commit | seconds | inputs | inputs/s | cov | ft | corpus | peak RSS MB | crashes | options |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "*Latest run*: its date, commit, seconds and inputs; *all runs*: the runs recorded here for the target,",
+        "their seconds and inputs added up (each resumed from the corpus the earlier ones kept).",
+        "",
+        "| target | date | commit | seconds | inputs | inputs/s | cov | ft | corpus | peak RSS MB | crashes | all runs | options |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     total_seconds = total_inputs = 0
     for r in everything.values():
         crashes = "; ".join(f"{c['kind']}: {c['summary']} ({c['artifact']})" for c in r["crashes"]) or "0"
         lines.append(f"| {r['target']} | {r['date']} | {r['commit']} | {r['seconds']:.0f} | {r['inputs']:,} | "
                      f"{r['exec_per_second'] or ''} | {r['coverage'] or ''} | {r['features'] or ''} | "
-                     f"{r['corpus'] or ''} | {r['peak_rss_mb'] or ''} | {crashes} | `{' '.join(r['options'])}` |")
-        total_seconds += r["seconds"]
-        total_inputs += r["inputs"]
-    lines += ["", f"Total: {total_seconds / 60:.1f} minutes, {total_inputs:,} inputs.", ""]
+                     f"{r['corpus'] or ''} | {r['peak_rss_mb'] or ''} | {crashes} | "
+                     f"{r.get('runs', 1)}: {r.get('seconds_all_runs', r['seconds']):.0f} s, "
+                     f"{r.get('inputs_all_runs', r['inputs']):,} | `{' '.join(r['options'])}` |")
+        total_seconds += r.get("seconds_all_runs", r["seconds"])
+        total_inputs += r.get("inputs_all_runs", r["inputs"])
+    lines += ["", f"Total over the runs recorded: {total_seconds / 60:.1f} minutes, {total_inputs:,} inputs.", ""]
     return "\n".join(lines)
 
 
