@@ -145,8 +145,8 @@ class Http:
             raise RemoteProtocolError(f"{where} answered {response.status_code}{_said(response)}", response.status_code)
         try:
             return response.json()
-        except ValueError:
-            raise RemoteProtocolError(f"{where} answered something that is not JSON") from None
+        except (ValueError, RecursionError):  # json nests no deeper than the interpreter's recursion limit
+            raise RemoteProtocolError(f"{where} answered something that is not JSON we read") from None
 
 
 def _said(response: httpx.Response) -> str:
@@ -154,6 +154,6 @@ def _said(response: httpx.Response) -> str:
     try:
         error = response.json().get("error", {})
         message = error.get("message") if isinstance(error, dict) else None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return ""
     return f": {str(message)[:200]}" if message else ""

@@ -161,7 +161,11 @@ def verify(
         given = lowered[HEADER_SIGNATURE.lower()]
     except (KeyError, ValueError, TypeError):
         return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+    # In integers: int() takes thousands of digits, and float(now) - such an int overflows.
+    if abs(int(time.time() if now is None else now) - timestamp) > tolerance:
         return False
-    expected = signature(secret, timestamp, body)
-    return any(hmac.compare_digest(expected, part.strip()) for part in given.split(","))
+    expected = signature(secret, timestamp, body).encode()
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (TypeError), and
+    # a header can carry any (found by benchmarks/fuzz/webhook_signature.py). No such part matches.
+    return any(hmac.compare_digest(expected, part.strip().encode("utf-8", "surrogatepass"))
+               for part in given.split(","))

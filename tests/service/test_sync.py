@@ -557,3 +557,17 @@ def test_a_native_record_keeps_its_structure_unless_pdq_could_not_have_made_it()
     assert _record(dict(base, structure=10**6), 0).structure is None
     with pytest.raises(RemoteProtocolError):
         _record(dict(base, structure="lots"), 0)
+
+
+def test_an_answer_nested_too_deep_is_a_protocol_error_not_a_crash():
+    """A remote's JSON nested deeper than Python's recursion limit made json raise RecursionError,
+    which escaped fetch as a traceback (found reading the code behind
+    benchmarks/fuzz/sync_native.py; its crash inputs replay it)."""
+    from service.sync.remote import RemoteProtocolError
+
+    deep = b"[" * 5000
+    for status in (200, 400):
+        remote = NativeRemote("http://hotline", "ncii_k_s", wait=lambda s: False,
+                              transport=httpx.MockTransport(lambda r, status=status: httpx.Response(status, content=deep)))
+        with pytest.raises(RemoteProtocolError):
+            remote.fetch(None)

@@ -729,3 +729,25 @@ def test_the_previous_secret_signs_only_within_the_grace_period(settings):
     headers = signing.signed_headers([current, previous], "d1", b"{}")
     assert signing.verify(current, headers, b"{}") and signing.verify(previous, headers, b"{}")
     assert not signing.verify(signing.platform_secret(settings, 7, 1), headers, b"{}")
+
+
+def test_verify_refuses_a_signature_header_with_non_ascii_characters():
+    """Found by benchmarks/fuzz/webhook_signature.py: hmac.compare_digest raised TypeError on a
+    non-ASCII str, so a forged header made a receiver fail (500) instead of refusing it."""
+    secret, body, now = "whsec_" + "A" * 43, b'{"event": "decision"}', 1_800_000_000
+    headers = signing.signed_headers(secret, "d", body, now=now)
+    for forged in ("v1=\u00e9", "v1=\udcfa", headers[signing.HEADER_SIGNATURE] + "\u00e9", "\u00e9, " + headers[signing.HEADER_SIGNATURE]):
+        tampered = {**headers, signing.HEADER_SIGNATURE: forged}
+        assert signing.verify(secret, tampered, body, now=now) is (forged.endswith(headers[signing.HEADER_SIGNATURE]))
+
+
+def test_verify_refuses_a_timestamp_too_large_for_a_float():
+    """Found by benchmarks/fuzz/webhook_signature.py: int() takes a timestamp of thousands of
+    digits, and now - timestamp raised OverflowError instead of failing verification."""
+    secret, body = "whsec_" + "A" * 43, b"{}"
+    huge = "1" + "0" * 4000
+    for now in (None, 1_800_000_000.5):
+        headers = {signing.HEADER_TIMESTAMP: huge, signing.HEADER_SIGNATURE: signing.signature(secret, int(huge), body)}
+        assert signing.verify(secret, headers, body, now=now) is False
+    at = 1_800_000_000.9
+    assert signing.verify(secret, signing.signed_headers(secret, "d", body, now=at), body, now=at + 300)
