@@ -37,10 +37,11 @@ def test_every_target_has_seeds():
 def test_seeds_reach_past_the_parsers():
     """The seeds are valid inputs, not only refusals: each picture decodes, each page parses."""
     from matcher.loading import load_rgb_array
-    from benchmarks.fuzz import sync_native
+    from benchmarks.fuzz.sync_pages import answer
+    from service.sync.client_native import NativeRemote
 
     for path in (CORPUS / "loader").iterdir():
         assert load_rgb_array(path.read_bytes()).shape[2] == 3, path.name
-    page = sync_native.NativeRemote("https://peer.example", "k", transport=sync_native.answer(
+    page = NativeRemote("https://peer.example", "k", transport=answer(
         (CORPUS / "sync_native" / "page").read_bytes()), wait=lambda s: False).fetch(None)
     assert len(page.records) == 3 and page.unsupported == 1

@@ -115,6 +115,26 @@ def latest_seq(app) -> int:
         return changes.latest_seq(session)
 
 
+class AtOnce:
+    """Counts how many callers are inside ``busy(seconds)`` at the same time (``most``): for
+    tests that a limiter lets only so many expensive calls run at once."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def busy(self, seconds: float) -> None:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(seconds)
+        with self._lock:
+            self.running -= 1
+
+
 class HeldVerify:
     """argon2 whose verify runs only once the test lets it, so a test can look at what the service
     holds (transactions, locks) while a PIN check or a login is verifying.

@@ -397,26 +397,18 @@ def test_an_operator_unlocks_a_case_and_it_is_audited(client, settings, database
 def test_argon2_runs_at_most_one_per_core_at_once(tmp_path, monkeypatch):
     """Anyone can make the service run argon2 (a status request for any case number), and each
     run holds argon2_memory_kib: a burst of them must not run (and hold memory) all at once."""
-    import threading
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     from service.auth import passwords
 
     from .conftest import make_settings
+    from .helpers import AtOnce
 
-    running, most = 0, 0
-    lock = threading.Lock()
+    at_once = AtOnce()
 
     class SlowHasher:
         def verify(self, stored, secret):
-            nonlocal running, most
-            with lock:
-                running += 1
-                most = max(most, running)
-            time.sleep(0.1)
-            with lock:
-                running -= 1
+            at_once.busy(0.1)
             return True
 
         hash = verify
@@ -427,7 +419,7 @@ def test_argon2_runs_at_most_one_per_core_at_once(tmp_path, monkeypatch):
     with ThreadPoolExecutor(burst) as pool:
         checks = [pool.submit(passwords.verify_secret, settings, None, "12345678") for _ in range(burst)]
         assert not any(c.result() for c in checks)  # an unknown case never verifies
-    assert most == passwords.ARGON2_AT_ONCE
+    assert at_once.most == passwords.ARGON2_AT_ONCE
 
 
 def test_hashes_keep_their_structure_and_a_contradicting_one_is_dropped(client):

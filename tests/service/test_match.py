@@ -16,6 +16,7 @@ from service.db.models import ApiKey, AuditEntry, MatchEvent, Platform
 
 from ..conftest import FIXTURES
 from .helpers import (
+    AtOnce,
     catch_up,
     count,
     create_platform,
@@ -402,17 +403,10 @@ def test_image_uploads_decode_at_most_image_decodes_at_once(tmp_path, database_u
 
     from .conftest import make_settings
 
-    running, most = 0, 0
-    lock = threading.Lock()
+    at_once = AtOnce()
 
     def slow_hash_file(*args, **kwargs):
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        time.sleep(0.15)
-        with lock:
-            running -= 1
+        at_once.busy(0.15)
         return hash_file(*args, **kwargs)
 
     monkeypatch.setattr(match_router, "hash_file", slow_hash_file)
@@ -426,7 +420,7 @@ def test_image_uploads_decode_at_most_image_decodes_at_once(tmp_path, database_u
         with ThreadPoolExecutor(6) as pool:
             statuses = [r.status_code for r in pool.map(upload, range(6))]
     assert statuses == [200] * 6
-    assert most == 2
+    assert at_once.most == 2
 
 
 def test_oversize_upload_is_413(tmp_path, database_url):
